@@ -1,0 +1,48 @@
+# The front door: `make run` (the pipeline on the real data) and `make test`.
+# Both set up everything on a fresh machine: the venv with pinned packages and a data source.
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+DATASET_DIR := /usr/share/datasets/fashion-mnist
+
+# DVC runs stage commands with the first `python` on PATH: make it the venv's.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: run test bench data-source clean
+
+run: $(STAMP) data-source
+	dvc repro
+	@echo
+	dvc metrics show
+	@echo
+	@echo "Pictures: $(CURDIR)/plots/*.png"
+
+test: $(STAMP) data-source
+	python -m pytest
+
+bench: $(STAMP) data-source
+	python -m fmnist.bench
+
+# Rebuilt when the pins change; a venv made by another Python is replaced.
+$(STAMP): requirements.txt pyproject.toml
+	@if [ -x $(VENV)/bin/python ] && ! $(VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then \
+		echo "Replacing $(VENV): it is not Python 3.11"; rm -rf $(VENV); fi
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -e .
+	@touch $@
+
+# The offline source of the real data; online mirrors in params.yaml are tried after it.
+data-source:
+	@if [ -d $(DATASET_DIR) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's dataset-fashion-mnist (the real Fashion-MNIST files) into $(DATASET_DIR)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		echo "No $(DATASET_DIR): fetch will try the online mirrors in params.yaml" \
+		     "(or: sudo apt-get install dataset-fashion-mnist)"; \
+	fi
+
+clean:
+	rm -rf data/raw data/prepared models dvclive timing metrics plots .dvc/cache .dvc/tmp

@@ -1,0 +1,36 @@
+"""Load the prepared arrays (never with pickle)."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import FmnistError
+from .labels import NUM_FEATURES
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train_x: np.ndarray  # float32 (N, 784) in [0, 1]
+    train_y: np.ndarray  # int32 (N,)
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+
+def load_prepared(prepared_dir) -> Dataset:
+    prepared_dir = Path(prepared_dir)
+    arrays = {}
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        path = prepared_dir / f"{name}.npy"
+        try:
+            arrays[name] = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise FmnistError(f"{path}: missing; run the preprocess stage first "
+                              "(dvc repro preprocess)") from None
+        except ValueError as exc:
+            raise FmnistError(f"{path}: not a plain .npy array ({exc})") from None
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if x.ndim != 2 or x.shape[1] != NUM_FEATURES or len(x) != len(y):
+            raise FmnistError(f"{prepared_dir}: {split} arrays have shapes {x.shape} and {y.shape}, "
+                              f"expected (N, {NUM_FEATURES}) and (N,); rerun preprocess")
+    return Dataset(**arrays)

@@ -1,0 +1,86 @@
+"""Softmax regression with Gluon: Dense(10), SoftmaxCrossEntropyLoss, Trainer('sgd')."""
+import os
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+from mxnet import gluon, nd
+from mxnet.gluon import nn
+
+from .. import FmnistError
+from ..atomic import atomic_path
+from ..labels import NUM_CLASSES
+from . import seed_everything
+
+INITIALIZERS = {
+    "normal": lambda scale: mx.init.Normal(sigma=scale),
+    "uniform": lambda scale: mx.init.Uniform(scale=scale),
+    "zeros": lambda scale: mx.init.Zero(),
+}
+
+
+def build_net() -> nn.HybridSequential:
+    net = nn.HybridSequential()
+    net.add(nn.Flatten(), nn.Dense(NUM_CLASSES))
+    return net
+
+
+class GluonSoftmax:
+    def __init__(self, net, trainer=None):
+        self.net, self.trainer = net, trainer
+        self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+        self.net.hybridize(static_alloc=True)
+
+    @classmethod
+    def create(cls, model_params, train_params, kvstore="device"):
+        seed_everything(train_params.seed)
+        net = build_net()
+        net.initialize(INITIALIZERS[model_params.init](model_params.init_scale))
+        trainer = gluon.Trainer(net.collect_params(), "sgd",
+                                {"learning_rate": train_params.lr,
+                                 "momentum": train_params.momentum,
+                                 "wd": train_params.weight_decay},
+                                kvstore=kvstore)
+        return cls(net, trainer)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def loss(self, logits, labels):
+        return self.loss_fn(logits, labels)
+
+    def step(self, lr: float, batch_size: int) -> None:
+        if lr != self.trainer.learning_rate:
+            self.trainer.set_learning_rate(lr)
+        self.trainer.step(batch_size)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return nd.softmax(self.forward(nd.array(x))).asnumpy()
+
+    def save(self, path) -> None:
+        with atomic_path(path) as tmp:
+            self.net.save_parameters(str(tmp))
+
+    def export(self, prefix) -> None:
+        """Symbol JSON + params (`<prefix>-symbol.json`, `<prefix>-0000.params`), loadable
+        without this code by gluon.SymbolBlock.imports. Needs one forward pass first."""
+        prefix = Path(prefix)
+        with atomic_path(prefix.with_name(prefix.name + "-export")) as staging:
+            staging.mkdir()
+            self.net.export(str(staging / prefix.name))
+            for name in os.listdir(staging):
+                os.replace(staging / name, prefix.parent / name)
+
+    @classmethod
+    def load(cls, path) -> "GluonSoftmax":
+        net = build_net()
+        try:
+            net.load_parameters(str(path))
+        except Exception as exc:  # MXNet raises MXNetError or AssertionError on a bad file
+            raise FmnistError(f"{path}: not a Gluon parameter file for Dense(10) ({exc}); "
+                              "rerun the train_gluon stage") from None
+        return cls(net)
+
+
+def import_exported(prefix) -> gluon.SymbolBlock:
+    return gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params")

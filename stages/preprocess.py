@@ -1,0 +1,21 @@
+"""Stage preprocess: IDX .gz files -> float32 (N, 784) images in [0, 1] and int32 labels (.npy)."""
+import argparse
+
+from fmnist.cli import run_stage
+from fmnist.params import load_params
+from fmnist.prepare import prepare
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--raw-dir", required=True)
+    parser.add_argument("--prepared-dir", required=True)
+    args = parser.parse_args()
+    load_params()  # validate params.yaml before any work, like every stage
+    sizes = prepare(args.raw_dir, args.prepared_dir)
+    print(f"preprocess: {sizes['train']} train and {sizes['test']} test images "
+          f"in {args.prepared_dir}")
+
+
+if __name__ == "__main__":
+    run_stage("preprocess", main)
