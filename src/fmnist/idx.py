@@ -34,13 +34,14 @@ def read_gz_bounded(path, max_bytes: int) -> bytes:
 
 def _header(path, data: bytes, magic: int, dims: int) -> tuple:
     size = 4 * (1 + dims)
-    if len(data) < size:
-        raise IdxError(f"{path}: {len(data)} bytes is too short for an IDX header of {size} bytes")
-    found, *shape = struct.unpack(f">{1 + dims}I", data[:size])
-    if found != magic:
+    found = struct.unpack(">I", data[:4])[0] if len(data) >= 4 else None
+    if found is not None and found != magic:
         kind = "images" if magic == IMAGES_MAGIC else "labels"
         raise IdxError(f"{path}: magic number 0x{found:08x}, expected 0x{magic:08x} "
                        f"(IDX {kind}); is this the right file?")
+    if len(data) < size:
+        raise IdxError(f"{path}: {len(data)} bytes is too short for an IDX header of {size} bytes")
+    shape = struct.unpack(f">{dims}I", data[4:size])
     expected = size + int(np.prod(shape))
     if len(data) != expected:
         raise IdxError(f"{path}: {len(data)} bytes, expected {expected} for shape {tuple(shape)}; "

@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 
 from .. import FmnistError
 from ..atomic import atomic_path
-from ..labels import NUM_CLASSES
+from ..labels import NUM_CLASSES, NUM_FEATURES
 from . import seed_everything
 
 INITIALIZERS = {
@@ -21,7 +21,7 @@ INITIALIZERS = {
 
 def build_net() -> nn.HybridSequential:
     net = nn.HybridSequential()
-    net.add(nn.Flatten(), nn.Dense(NUM_CLASSES))
+    net.add(nn.Flatten(), nn.Dense(NUM_CLASSES, in_units=NUM_FEATURES))
     return net
 
 

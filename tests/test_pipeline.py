@@ -1,0 +1,57 @@
+"""`dvc repro` of the whole pipeline on a small generated dataset, in a temporary git repo."""
+import json
+
+import numpy as np
+
+STAGES = ("fetch", "preprocess", "train_scratch", "train_gluon", "evaluate", "render")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_repro_writes_every_output_then_runs_nothing(small_project):
+    project = small_project
+    first = project.dvc("repro").stdout
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in first
+    root = project.root
+
+    assert sorted(p.name for p in (root / "data/raw").iterdir()) == [
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    train_x = np.load(root / "data/prepared/train_x.npy", allow_pickle=False)
+    test_y = np.load(root / "data/prepared/test_y.npy", allow_pickle=False)
+    assert train_x.shape == (300, 784) and train_x.dtype == np.float32
+    assert 0 <= train_x.min() and train_x.max() <= 1
+    assert test_y.shape == (100,) and test_y.dtype == np.int32
+
+    for name in ("scratch.params", "gluon.params", "gluon-symbol.json", "gluon-0000.params"):
+        assert (root / "models" / name).stat().st_size > 0
+    for model in ("scratch", "gluon"):
+        history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())
+        assert history["step"] == 2
+        assert (root / f"timing/{model}.tsv").read_text().count("\n") == 3  # header + 2 epochs
+    metrics = json.loads((root / "metrics/evaluate.json").read_text())
+    # The generated classes are learnable by a linear model: both must learn them.
+    assert metrics["scratch"]["test_accuracy"] >= 0.85
+    assert metrics["gluon"]["test_accuracy"] >= 0.85
+    for picture in ("samples.png", "predictions.png", "training_curves.png"):
+        assert (root / "plots" / picture).read_bytes()[:8] == PNG_MAGIC
+    assert not list(root.rglob(".*.tmp-*")), "temporary files were left behind"
+
+    second = project.dvc("repro").stdout
+    assert "Running stage" not in second
+    for stage in STAGES:
+        assert f"Stage '{stage}' didn't change, skipping" in second
+    assert "up to date" in project.dvc("status").stdout
+
+
+def test_metrics_diff_after_changing_lr(small_project):
+    project = small_project
+    project.dvc("repro")
+    project.commit("baseline run")
+    project.set_params(train={"lr": 0.01})
+    project.dvc("repro")
+    diff = project.dvc("metrics", "diff", "--json").stdout
+    changed = json.loads(diff)["metrics/evaluate.json"]
+    for key in ("scratch.test_accuracy", "gluon.test_accuracy", "scratch.log_loss"):
+        assert key in changed, diff
+    assert changed["scratch.log_loss"]["diff"] != 0
