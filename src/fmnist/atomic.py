@@ -19,15 +19,19 @@ def _remove(path: Path) -> None:
 
 @contextmanager
 def atomic_path(final):
-    """Yield a temporary sibling path; on success it replaces `final` (file or directory)."""
+    """Yield a temporary sibling path; on success it replaces `final` (file or directory).
+
+    If the body raises (an error, Ctrl-C, SIGTERM through fmnist.cli), the temporary path
+    is removed and `final` is left as it was."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     _remove(tmp)
     try:
         yield tmp
-        if final.is_dir():
-            shutil.rmtree(final)
+        # os.replace swaps a file for a file atomically; a directory must go first.
+        if tmp.is_dir() or (final.is_dir() and not final.is_symlink()):
+            _remove(final)
         os.replace(tmp, final)
     finally:
         _remove(tmp)

@@ -26,8 +26,9 @@ def load_prepared(prepared_dir) -> Dataset:
         except FileNotFoundError:
             raise FmnistError(f"{path}: missing; run the preprocess stage first "
                               "(dvc repro preprocess)") from None
-        except ValueError as exc:
-            raise FmnistError(f"{path}: not a plain .npy array ({exc})") from None
+        except (ValueError, EOFError, OSError) as exc:  # pickled, truncated or unreadable
+            raise FmnistError(f"{path}: not a plain .npy array ({exc}); "
+                              "rerun the preprocess stage (dvc repro -f preprocess)") from None
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 2 or x.shape[1] != NUM_FEATURES or len(x) != len(y):

@@ -1,12 +1,13 @@
 """Fetch the four Fashion-MNIST files from the first mirror that has all of them intact.
 
-A mirror is a local directory or an http(s) base URL. Checksums are taken over the
-decompressed bytes because Debian's package recompresses the .gz files.
+A mirror is a local directory or an http(s) base URL; nothing else is read, not even
+through a redirect. Checksums are taken over the decompressed bytes because Debian's
+package recompresses the .gz files. The four files are collected and verified in a
+temporary directory that replaces raw_dir only when all of them pass: raw_dir never holds a
+partial or unverified file, and a failed fetch leaves an existing raw_dir as it was.
 """
-import hashlib
 import http.client
 import shutil
-import socket
 import sys
 import urllib.error
 import urllib.request
@@ -14,14 +15,15 @@ from pathlib import Path
 
 from . import FmnistError
 from .atomic import atomic_path
-from .idx import IdxError, read_gz_bounded
-from .params import DATA_FILES, FetchParams
+from .idx import IdxError, gz_sha256, kind_of
+from .params import DATA_FILES, FetchParams, mirror_kind
 
-# The largest file, train-images, is 47,040,016 bytes decompressed and ~26 MB compressed.
-MAX_FILE_BYTES = 64 * 2**20
+# gzip can make incompressible data slightly larger; anything beyond this is not our file.
+GZIP_SLACK_BYTES = 2**20
 OFFLINE_HINT = ("Offline source: Debian/Ubuntu's package dataset-fashion-mnist "
                 "(apt-get install dataset-fashion-mnist) puts the files in "
-                "/usr/share/datasets/fashion-mnist.")
+                "/usr/share/datasets/fashion-mnist; list that directory first in "
+                "fetch.mirrors in params.yaml.")
 
 
 class MirrorError(FmnistError):
@@ -30,10 +32,6 @@ class MirrorError(FmnistError):
 
 class FetchError(FmnistError):
     pass
-
-
-def is_url(mirror: str) -> bool:
-    return mirror.startswith(("http://", "https://"))
 
 
 class Progress:
@@ -63,63 +61,91 @@ class Progress:
             sys.stderr.write("\n")
 
 
-def download(url: str, dest: Path, timeout_s: float) -> None:
-    """Stream url into dest with a progress bar; any network fault becomes a MirrorError."""
+class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib also follows redirects to ftp://; a mirror may only lead to http(s)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if mirror_kind(newurl) != "url":
+            fp.close()
+            raise MirrorError(f"redirected to {newurl}; only http:// and https:// are followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+OPENER = urllib.request.build_opener(HttpOnlyRedirects)
+
+
+def _stream(response, out, max_bytes: int) -> None:
+    total = int(response.headers.get("Content-Length") or 0) or None
+    progress = Progress(response.url.rsplit("/", 1)[-1], total)
+    done = 0
+    while chunk := response.read(1 << 16):
+        done += len(chunk)
+        if done > max_bytes:
+            raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
+        out.write(chunk)
+        progress.update(done)
+    progress.close()
+    if total and done != total:
+        raise MirrorError(f"got {done} of {total} bytes (the connection closed early)")
+
+
+def download(url: str, dest: Path, timeout_s: float, max_bytes: int) -> None:
+    """Stream url into dest; any network fault becomes a MirrorError. timeout_s bounds
+    the connection and every wait for data, so a server that stalls ends the mirror."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(dest, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            progress = Progress(url.rsplit("/", 1)[-1], total)
-            done = 0
-            while chunk := response.read(1 << 16):
-                done += len(chunk)
-                if done > MAX_FILE_BYTES:
-                    raise MirrorError(f"{url}: more than {MAX_FILE_BYTES} bytes, "
-                                      "not a Fashion-MNIST file")
-                out.write(chunk)
-                progress.update(done)
-            progress.close()
-            if total and done != total:
-                raise MirrorError(f"{url}: got {done} of {total} bytes (connection closed early)")
+        with OPENER.open(url, timeout=timeout_s) as response, open(dest, "wb") as out:
+            _stream(response, out, max_bytes)
     except urllib.error.HTTPError as exc:
-        raise MirrorError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+        raise MirrorError(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        reason = "timed out" if isinstance(exc.reason, socket.timeout) else exc.reason
-        raise MirrorError(f"{url}: cannot connect ({reason})") from None
-    except (socket.timeout, TimeoutError):
-        raise MirrorError(f"{url}: no data for {timeout_s:g} s (timed out)") from None
+        timed_out = isinstance(exc.reason, TimeoutError)
+        why = f"no answer for {timeout_s:g} s (timed out)" if timed_out else exc.reason
+        raise MirrorError(f"cannot connect ({why})") from None
+    except TimeoutError:
+        raise MirrorError(f"no data for {timeout_s:g} s (timed out)") from None
     except http.client.HTTPException as exc:
-        raise MirrorError(f"{url}: broken HTTP response ({exc!r})") from None
+        raise MirrorError(f"broken HTTP response ({exc!r})") from None
     except OSError as exc:
-        raise MirrorError(f"{url}: {exc}") from None
+        raise MirrorError(f"network error ({exc})") from None
 
 
-def _get(mirror: str, filename: str, dest: Path, timeout_s: float) -> None:
-    if is_url(mirror):
-        download(mirror.rstrip("/") + "/" + filename, dest, timeout_s)
-        return
-    source = Path(mirror) / filename
+def copy_local(directory: Path, filename: str, dest: Path, max_bytes: int) -> None:
+    source = directory / filename
+    if not directory.is_dir():
+        raise MirrorError(f"no such directory {directory}")
     if not source.is_file():
-        raise MirrorError(f"{source}: no such file")
-    shutil.copyfile(source, dest)
-
-
-def verify(path: Path, expected_sha256: str) -> None:
+        raise MirrorError(f"no such file {source}")
     try:
-        data = read_gz_bounded(path, MAX_FILE_BYTES)
-    except IdxError as exc:
-        raise MirrorError(str(exc).replace("; delete it and fetch again", "")) from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != expected_sha256:
-        raise MirrorError(f"{path.name}: sha256 of the decompressed bytes is {digest[:12]}..., "
-                          f"expected {expected_sha256[:12]}...")
+        if source.stat().st_size > max_bytes:
+            raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
+        shutil.copyfile(source, dest)
+    except OSError as exc:
+        raise MirrorError(f"cannot read {source} ({exc.strerror})") from None
 
 
-def fetch_from_mirror(mirror: str, params: FetchParams, staging: Path) -> None:
-    staging.mkdir(parents=True)
-    for base in DATA_FILES:
-        filename = base + ".gz"
-        _get(mirror, filename, staging / filename, params.timeout_s)
-        verify(staging / filename, params.sha256[base])
+def _get(mirror: str, filename: str, dest: Path, params: FetchParams, max_bytes: int) -> None:
+    if mirror_kind(mirror) == "url":
+        download(f"{mirror.rstrip('/')}/{filename}", dest, params.timeout_s, max_bytes)
+    elif mirror_kind(mirror) == "dir":
+        copy_local(Path(mirror).expanduser(), filename, dest, max_bytes)
+    else:
+        raise MirrorError("not a local directory or an http:// or https:// URL")
+
+
+def fetch_file(mirror: str, filename: str, dest: Path, params: FetchParams) -> None:
+    """One file into dest, verified; a MirrorError names the file and what was wrong."""
+    base = filename.removesuffix(".gz")
+    max_bytes = kind_of(base).max_bytes
+    try:
+        _get(mirror, filename, dest, params, max_bytes + GZIP_SLACK_BYTES)
+        digest = gz_sha256(dest, max_bytes, name=filename)
+    except MirrorError as exc:
+        raise MirrorError(f"{filename}: {exc}") from None
+    except IdxError as exc:  # already names the file
+        raise MirrorError(str(exc)) from None
+    if digest != params.sha256[base]:
+        raise MirrorError(f"{filename}: sha256 of the decompressed bytes is {digest[:16]}..., "
+                          f"expected {params.sha256[base][:16]}... (fetch.sha256)")
 
 
 def fetch(params: FetchParams, raw_dir) -> str:
@@ -129,10 +155,12 @@ def fetch(params: FetchParams, raw_dir) -> str:
         print(f"fetch: trying {mirror}", file=sys.stderr)
         try:
             with atomic_path(raw_dir) as staging:
-                fetch_from_mirror(mirror, params, staging)
+                staging.mkdir()
+                for base in DATA_FILES:
+                    fetch_file(mirror, base + ".gz", staging / (base + ".gz"), params)
             return mirror
         except MirrorError as exc:
             print(f"fetch: skipped {mirror}: {exc}", file=sys.stderr)
-            failures.append((mirror, str(exc)))
-    lines = "\n".join(f"  - {m}: {why}" for m, why in failures)
-    raise FetchError(f"no mirror has all four files intact:\n{lines}\n{OFFLINE_HINT}")
+            failures.append(f"  - {mirror}: {exc}")
+    raise FetchError("no mirror has all four Fashion-MNIST files intact:\n"
+                     + "\n".join(failures) + "\n" + OFFLINE_HINT)

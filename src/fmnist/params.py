@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -65,80 +66,99 @@ class Params:
     gluon: GluonParams
 
 
-def _positive(v):
-    return v > 0, "> 0"
+@dataclass(frozen=True)
+class Rule:
+    test: Callable[[Any], bool]   # called only on a value of the right type
+    allowed: str                  # shown in every error about this key
 
 
-def _at_least(low):
-    return lambda v: (v >= low, f">= {low}")
+def one_of(*choices) -> Rule:
+    return Rule(lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
 
 
-def _unit_interval(v):
-    return 0 <= v < 1, "in [0, 1)"
+def at_least(low) -> Rule:
+    return Rule(lambda v: v >= low, f">= {low}")
 
 
-def _non_negative(v):
-    return v >= 0, ">= 0"
+POSITIVE = Rule(lambda v: v > 0, "> 0")
+NON_NEGATIVE = at_least(0)
+INITS = one_of("normal", "uniform", "zeros")
 
 
-def _one_of(*choices):
-    return lambda v: (v in choices, "one of " + ", ".join(repr(c) for c in choices))
+def mirror_kind(mirror) -> str | None:
+    """"url" for http(s)://host/..., "dir" for a local path, None for anything else
+    (ftp://, file://, ...), which fetch does not accept."""
+    if not isinstance(mirror, str) or not mirror:
+        return None
+    parts = urlsplit(mirror)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return "url"
+    return "dir" if not parts.scheme else None
 
 
-def _sha256_map(v):
-    ok = set(v) == set(DATA_FILES) and all(
+def _is_sha256_map(v) -> bool:
+    return set(v) == set(DATA_FILES) and all(
         isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h)
         for h in v.values())
-    return ok, "a mapping of " + ", ".join(DATA_FILES) + " to 64 lowercase hex digits"
 
 
-def _mirrors(v):
-    def supported(m):
-        return isinstance(m, str) and m and (
-            "://" not in m or m.startswith(("http://", "https://")))
-    ok = len(v) > 0 and all(supported(m) for m in v)
-    return ok, "a non-empty list of local directories or http:// or https:// URLs"
-
-
-def _hosts(v):
-    return all(isinstance(h, str) and h for h in v), "a list of host names"
-
-
-CHECKS: dict[tuple[str, str], Callable[[Any], tuple[bool, str]]] = {
-    ("fetch", "mirrors"): _mirrors,
-    ("fetch", "timeout_s"): _positive,
-    ("fetch", "sha256"): _sha256_map,
-    ("train", "batch_size"): _at_least(1),
-    ("train", "epochs"): _at_least(1),
-    ("train", "lr"): _positive,
-    ("train", "lr_schedule"): _one_of("constant", "cosine"),
-    ("train", "momentum"): _unit_interval,
-    ("train", "weight_decay"): _non_negative,
-    ("train", "seed"): _at_least(0),
-    ("scratch", "init"): _one_of("normal", "uniform", "zeros"),
-    ("scratch", "init_scale"): _non_negative,
-    ("gluon", "init"): _one_of("normal", "uniform", "zeros"),
-    ("gluon", "init_scale"): _non_negative,
-    ("gluon", "kvstore"): _one_of("local", "dist_sync"),
-    ("gluon", "workers"): _at_least(1),
-    ("gluon", "hosts"): _hosts,
+RULES: dict[tuple[str, str], Rule] = {
+    ("fetch", "mirrors"): Rule(lambda v: len(v) > 0 and all(mirror_kind(m) for m in v),
+                               "a non-empty list of local directories and http:// or https:// "
+                               "URLs (ftp://, file:// and other schemes are not accepted)"),
+    ("fetch", "timeout_s"): POSITIVE,
+    ("fetch", "sha256"): Rule(_is_sha256_map, "a mapping of " + ", ".join(DATA_FILES)
+                              + " to 64 lowercase hex digits"),
+    ("train", "batch_size"): at_least(1),
+    ("train", "epochs"): at_least(1),
+    ("train", "lr"): POSITIVE,
+    ("train", "lr_schedule"): one_of("constant", "cosine"),
+    ("train", "momentum"): Rule(lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("train", "weight_decay"): NON_NEGATIVE,
+    ("train", "seed"): NON_NEGATIVE,
+    ("scratch", "init"): INITS,
+    ("scratch", "init_scale"): NON_NEGATIVE,
+    ("gluon", "init"): INITS,
+    ("gluon", "init_scale"): NON_NEGATIVE,
+    ("gluon", "kvstore"): one_of("local", "dist_sync"),
+    ("gluon", "workers"): at_least(1),
+    ("gluon", "hosts"): Rule(lambda v: all(isinstance(h, str) and h for h in v),
+                             "a list of host names"),
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string",
                tuple: "a list", dict: "a mapping"}
 
 
-def _coerce(key: str, value, kind):
-    """Check the YAML value's type; ints are accepted where a float is expected."""
+def _coerce(value, kind):
+    """The value as `kind`, or None when the YAML type is wrong (ints pass as floats)."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind is tuple and isinstance(value, list):
         value = tuple(value)
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if kind is float and ok and not math.isfinite(value):
-        ok = False
-    if not ok:
-        raise ParamsError(f"params: {key} must be {_TYPE_NAMES[kind]}, got {value!r}")
+    if not isinstance(value, kind) or isinstance(value, bool):
+        return None
+    if kind is float and not math.isfinite(value):
+        return None
+    return value
+
+
+def _yaml_number_hint(raw, kind) -> str:
+    """PyYAML reads 1e-3 (no dot) as a string; say so rather than leave the user puzzled."""
+    try:
+        number = float(raw) if kind is float and isinstance(raw, str) else None
+    except ValueError:
+        return ""
+    return "" if number is None else f"; YAML reads {raw} as text, write it as {number!r}"
+
+
+def _value(key: str, raw, kind, rule: Rule):
+    value = _coerce(raw, kind)
+    if value is None:
+        raise ParamsError(f"params: {key} must be {_TYPE_NAMES[kind]} ({rule.allowed}), "
+                          f"got {raw!r}" + _yaml_number_hint(raw, kind))
+    if not rule.test(value):
+        raise ParamsError(f"params: {key} must be {rule.allowed}, got {raw!r}")
     return value
 
 
@@ -147,22 +167,16 @@ def _section(name: str, raw, cls):
     if not isinstance(raw, dict):
         raise ParamsError(f"params: section '{name}' must be a mapping with keys "
                           + ", ".join(fields))
-    unknown = sorted(set(raw) - set(fields))
+    unknown = sorted(str(k) for k in raw if k not in fields)
     if unknown:
         raise ParamsError(f"params: unknown key {name}.{unknown[0]}; "
                           f"allowed keys in '{name}': " + ", ".join(fields))
     missing = [k for k in fields if k not in raw]
     if missing:
-        raise ParamsError(f"params: missing key {name}.{missing[0]}")
-    values = {}
-    for key, kind in fields.items():
-        full = f"{name}.{key}"
-        value = _coerce(full, raw[key], kind)
-        ok, allowed = CHECKS[(name, key)](value)
-        if not ok:
-            raise ParamsError(f"params: {full} must be {allowed}, got {raw[key]!r}")
-        values[key] = value
-    return cls(**values)
+        raise ParamsError(f"params: missing key {name}.{missing[0]}; "
+                          f"'{name}' needs all of: " + ", ".join(fields))
+    return cls(**{key: _value(f"{name}.{key}", raw[key], kind, RULES[(name, key)])
+                  for key, kind in fields.items()})
 
 
 def parse_params(raw) -> Params:
@@ -170,7 +184,7 @@ def parse_params(raw) -> Params:
     if not isinstance(raw, dict):
         raise ParamsError("params: the file must be a mapping with sections "
                           + ", ".join(sections))
-    unknown = sorted(set(raw) - set(sections))
+    unknown = sorted(str(k) for k in raw if k not in sections)
     if unknown:
         raise ParamsError(f"params: unknown section '{unknown[0]}'; allowed sections: "
                           + ", ".join(sections))

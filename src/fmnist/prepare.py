@@ -4,14 +4,11 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
-from .idx import IdxError, parse_images, parse_labels, read_gz_bounded
-from .labels import IMAGE_SIDE, NUM_CLASSES
-
-# 60,000 images of 28x28 plus the 16-byte header; nothing larger is a Fashion-MNIST file.
-MAX_IMAGES_BYTES = 16 + 60_000 * IMAGE_SIDE * IMAGE_SIDE
-MAX_LABELS_BYTES = 8 + 60_000
+from .idx import IMAGES, LABELS, IdxError, read_idx_gz
 
 SPLITS = {"train": "train", "test": "t10k"}
+RECOVERY = ("data/raw should hold the files fetch verified: restore them with "
+            "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`")
 
 
 def load_split(raw_dir, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -21,11 +18,14 @@ def load_split(raw_dir, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     for path in (images_path, labels_path):
         if not path.is_file():
             raise IdxError(f"{path}: missing; run the fetch stage first (dvc repro fetch)")
-    images = parse_images(read_gz_bounded(images_path, MAX_IMAGES_BYTES), images_path, IMAGE_SIDE)
-    labels = parse_labels(read_gz_bounded(labels_path, MAX_LABELS_BYTES), labels_path, NUM_CLASSES)
+    try:
+        images = read_idx_gz(images_path, IMAGES)
+        labels = read_idx_gz(labels_path, LABELS)
+    except IdxError as exc:
+        raise IdxError(f"{exc}\n{RECOVERY}") from None
     if len(images) != len(labels):
         raise IdxError(f"{images_path} holds {len(images)} images but {labels_path} "
-                       f"holds {len(labels)} labels; they must match")
+                       f"holds {len(labels)} labels; every image needs exactly one label")
     if len(images) == 0:
         raise IdxError(f"{images_path}: holds no images")
     return images, labels
