@@ -25,6 +25,10 @@ def labels(n=300, seed=0) -> np.ndarray:
     return synthetic_split(n, seed)[1]
 
 
+RECOVERY = ("\ndata/raw should hold the files fetch verified: restore them with "
+            "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`$")
+
+
 def expect_failure(raw_dir, pattern: str):
     prepared = raw_dir.parent / "prepared"
     with pytest.raises(IdxError, match=pattern):
@@ -58,9 +62,7 @@ DAMAGE = {
 def test_damaged_file_is_named_with_what_was_expected(case, raw_dir):
     name, content, message = DAMAGE[case]
     write_gz(raw_dir / name, content())
-    expect_failure(raw_dir, "^" + message.format(path=raw_dir / name)
-                   + "\ndata/raw should hold the files fetch verified: restore them with "
-                   "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`$")
+    expect_failure(raw_dir, "^" + message.format(path=raw_dir / name) + RECOVERY)
 
 
 def test_truncated_gzip_is_named(raw_dir):
@@ -73,7 +75,7 @@ def test_image_and_label_counts_must_match(raw_dir):
     write_gz(raw_dir / "train-labels-idx1-ubyte.gz", encode_labels(labels()[:299]))
     expect_failure(raw_dir, f"^{raw_dir}/train-images-idx3-ubyte.gz holds 300 images but "
                             f"{raw_dir}/train-labels-idx1-ubyte.gz holds 299 labels; every "
-                            "image needs exactly one label$")
+                            "image needs exactly one label" + RECOVERY)
 
 
 def test_missing_file_says_to_run_fetch(raw_dir):

@@ -21,13 +21,13 @@ def load_split(raw_dir, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         images = read_idx_gz(images_path, IMAGES)
         labels = read_idx_gz(labels_path, LABELS)
+        if len(images) != len(labels):
+            raise IdxError(f"{images_path} holds {len(images)} images but {labels_path} "
+                           f"holds {len(labels)} labels; every image needs exactly one label")
+        if len(images) == 0:
+            raise IdxError(f"{images_path}: holds no images")
     except IdxError as exc:
         raise IdxError(f"{exc}\n{RECOVERY}") from None
-    if len(images) != len(labels):
-        raise IdxError(f"{images_path} holds {len(images)} images but {labels_path} "
-                       f"holds {len(labels)} labels; every image needs exactly one label")
-    if len(images) == 0:
-        raise IdxError(f"{images_path}: holds no images")
     return images, labels
 
 
