@@ -36,7 +36,8 @@ def stop_during_training(project, stop, stderr_path) -> str:
         dvc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", "train_scratch"],
                                cwd=project.root, env=project.env, stdout=subprocess.PIPE,
                                stderr=stderr, text=True, start_new_session=True)
-    watchdog = threading.Timer(300, dvc.kill)  # a hung run fails the test instead of the suite
+    # A hung run fails the test instead of hanging the suite.
+    watchdog = threading.Timer(300, os.killpg, (dvc.pid, signal.SIGKILL))
     watchdog.start()
     try:
         lines = []
@@ -52,8 +53,11 @@ def stop_during_training(project, stop, stderr_path) -> str:
         dvc.wait(timeout=120)
     finally:
         watchdog.cancel()
-        if dvc.poll() is None:
+        try:  # whatever of the group still runs after a failed assertion
             os.killpg(dvc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        dvc.wait()
         dvc.stdout.close()
     return stderr_path.read_text()
 

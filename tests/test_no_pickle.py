@@ -53,3 +53,30 @@ def test_the_check_finds_what_it_looks_for():
         "import pickle", "from joblib import ...", "line 4: np.load without allow_pickle=False",
         "line 5: np.load without allow_pickle=False",
         "line 6: np.save with allow_pickle not False"]
+
+
+class CreatesFileWhenUnpickled:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_a_pickled_array_in_data_prepared_is_refused_not_run(small_dataset, tmp_path):
+    import numpy.lib.format
+    from fmnist import FmnistError
+    from fmnist.data import load_prepared
+    from fmnist.prepare import prepare
+
+    prepared = tmp_path / "prepared"
+    prepare(small_dataset[0], prepared)
+    marker = tmp_path / "code-ran"
+    hostile = numpy.array([CreatesFileWhenUnpickled(marker)], dtype=object)
+    with open(prepared / "train_y.npy", "wb") as out:  # what a tampered file could hold
+        numpy.lib.format.write_array(out, hostile, allow_pickle=True)
+    with pytest.raises(FmnistError, match=f"^{prepared}/train_y.npy: not a plain .npy array "
+                                          r"\(Object arrays cannot be loaded when "
+                                          r"allow_pickle=False\); rerun the preprocess stage"):
+        load_prepared(prepared)
+    assert not marker.exists()

@@ -99,14 +99,14 @@ def download(url: str, dest: Path, timeout_s: float, max_bytes: int) -> None:
         raise MirrorError(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         timed_out = isinstance(exc.reason, TimeoutError)
-        why = f"no answer for {timeout_s:g} s (timed out)" if timed_out else exc.reason
+        why = f"no answer within {timeout_s:g} s" if timed_out else exc.reason
         raise MirrorError(f"cannot connect ({why})") from None
     except TimeoutError:
         raise MirrorError(f"no data for {timeout_s:g} s (timed out)") from None
     except http.client.HTTPException as exc:
         raise MirrorError(f"broken HTTP response ({exc!r})") from None
-    except OSError as exc:
-        raise MirrorError(f"network error ({exc})") from None
+    except OSError as exc:  # a reset connection, or a full disk
+        raise MirrorError(f"transfer failed ({exc})") from None
 
 
 def copy_local(directory: Path, filename: str, dest: Path, max_bytes: int) -> None:
@@ -120,7 +120,7 @@ def copy_local(directory: Path, filename: str, dest: Path, max_bytes: int) -> No
             raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
         shutil.copyfile(source, dest)
     except OSError as exc:
-        raise MirrorError(f"cannot read {source} ({exc.strerror})") from None
+        raise MirrorError(f"cannot copy {source} ({exc.strerror})") from None
 
 
 def _get(mirror: str, filename: str, dest: Path, params: FetchParams, max_bytes: int) -> None:
