@@ -45,4 +45,4 @@ data-source:
 	fi
 
 clean:
-	rm -rf data/raw data/prepared models dvclive timing metrics plots .dvc/cache .dvc/tmp
+	rm -rf data/raw data/prepared models dvclive timing metrics predicted_classes probabilities plots .dvc/cache .dvc/tmp

@@ -1,36 +1,50 @@
-"""Stage render: PNG pictures of the data, the predictions and the training curves."""
+"""Stage render: PNG pictures of the data, the predictions, the mistakes, the training
+curves and the confusion matrices. Reads evaluate's saved probabilities, not the models."""
 import argparse
 from pathlib import Path
 
 from fmnist import figures
 from fmnist.cli import run_stage
 from fmnist.data import load_prepared
-from fmnist.evaluate import load_models, predict_all
+from fmnist.evaluate import confusion_matrices, load_histories, load_probabilities
+from fmnist.metrics import confidently_wrong
 from fmnist.params import load_params
-from fmnist.tracking import read_history
+
+FIRST_TEST = slice(0, 9)
+MISTAKES_PER_MODEL = 6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for flag in ("--prepared-dir", "--scratch-model", "--gluon-model", "--scratch-live",
-                 "--gluon-live", "--out-dir"):
+    for flag in ("--prepared-dir", "--probabilities-dir", "--scratch-live", "--gluon-live",
+                 "--out-dir"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
     load_params()
     out = Path(args.out_dir)
     data = load_prepared(args.prepared_dir)
-    models = load_models({"scratch": args.scratch_model, "gluon": args.gluon_model})
-    first = slice(0, 9)
-    predicted = {name: proba.argmax(axis=1)
-                 for name, proba in predict_all(models, data.test_x[first]).items()}
-    figures.save_png(figures.sample_grid(data.train_x[:10], data.train_y[:10],
-                                         "The first ten training images"), out / "samples.png")
-    figures.save_png(figures.prediction_grid(data.test_x[first], data.test_y[first], predicted,
-                                             "Test images 0-8: true and predicted classes"),
-                     out / "predictions.png")
-    histories = {"scratch": read_history(args.scratch_live), "gluon": read_history(args.gluon_live)}
-    figures.save_png(figures.training_curves(histories), out / "training_curves.png")
-    print(f"render: pictures in {out}/")
+    probas = load_probabilities(args.probabilities_dir, len(data.test_y))
+    histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
+    first_predicted = {name: proba[FIRST_TEST].argmax(axis=1) for name, proba in probas.items()}
+    mistakes = {name: confidently_wrong(data.test_y, proba, MISTAKES_PER_MODEL)
+                for name, proba in probas.items()}
+    pictures = {
+        "samples.png": figures.sample_grid(
+            data.train_x[:10], data.train_y[:10], "The first ten training images"),
+        "predictions.png": figures.prediction_grid(
+            data.test_x[FIRST_TEST], data.test_y[FIRST_TEST], first_predicted,
+            "Test images 0-8: true and predicted classes (wrong in red)"),
+        "mistakes.png": figures.confident_mistakes(
+            data.test_x, data.test_y, probas, mistakes,
+            "The most confidently wrong test images, per model"),
+        "training_curves.png": figures.training_curves(histories),
+    }
+    for name, cm in confusion_matrices(data.test_y, probas).items():
+        pictures[f"confusion_{name}.png"] = figures.confusion_heatmap(
+            cm, f"Confusion matrix, {name} model (test accuracy {cm.trace() / cm.sum():.4f})")
+    for file_name, fig in pictures.items():
+        figures.save_png(fig, out / file_name)
+    print(f"render: {len(pictures)} pictures in {out}/")
 
 
 if __name__ == "__main__":

@@ -1,38 +1,119 @@
-"""Both models on the test set: metrics side by side, and rows for DVC's confusion plots."""
+"""Both models on the test set, side by side, in the files DVC's metrics and plots read.
+
+Metrics are written one file per metric, each holding {"scratch": value, "gluon": value}.
+`dvc metrics show` prints one row per file and one column per key, so this layout gives a
+narrow table with the two models in adjacent columns; one nested file per run gave a
+single row ~30 columns wide.
+"""
 import json
+from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_text_atomic
-from .labels import CLASS_NAMES
-from .metrics import agreement, summarize
-from .models.gluon import GluonSoftmax
-from .models.scratch import ScratchSoftmax
+from . import FmnistError
+from .atomic import atomic_path
+from .labels import CLASS_NAMES, NUM_CLASSES
+from .metrics import agreement, confusion_matrix, summarize
+from .tracking import read_history
 
-LOADERS = {"scratch": ScratchSoftmax.load, "gluon": GluonSoftmax.load}
+MODELS = ("scratch", "gluon")
+# In the order `dvc metrics show` should list them (dvc.yaml names the files in this order).
+HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
 
 
 def load_models(paths: dict) -> dict:
-    """{"scratch": path, "gluon": path} -> loaded models, in that order."""
-    return {name: LOADERS[name](path) for name, path in paths.items()}
+    """{"scratch": path, "gluon": path} -> loaded models. MXNet is imported here, not at
+    the top: render uses this module only for the saved probabilities."""
+    from .models.gluon import GluonSoftmax
+    from .models.scratch import ScratchSoftmax
+
+    loaders = {"scratch": ScratchSoftmax.load, "gluon": GluonSoftmax.load}
+    return {name: loaders[name](path) for name, path in paths.items()}
 
 
 def predict_all(models: dict, x: np.ndarray) -> dict:
     return {name: model.predict_proba(x) for name, model in models.items()}
 
 
-def evaluation_metrics(actual: np.ndarray, probas: dict) -> dict:
-    metrics = {name: summarize(actual, proba) for name, proba in probas.items()}
-    scratch, gluon = (probas[name].argmax(axis=1) for name in ("scratch", "gluon"))
-    metrics["agreement"] = agreement(scratch, gluon)
-    return metrics
+def load_histories(live_dirs: dict) -> dict:
+    """{"scratch": DVCLive dir, ...} -> each model's per-epoch training series."""
+    histories = {}
+    for name, live_dir in live_dirs.items():
+        try:
+            histories[name] = read_history(live_dir)
+        except (OSError, ValueError) as exc:
+            raise FmnistError(f"{live_dir}: no readable training history ({exc}); rerun "
+                              f"the train_{name} stage (dvc repro train_{name})") from None
+    return histories
 
 
-def write_metrics(metrics: dict, path) -> None:
-    write_text_atomic(path, json.dumps(metrics, indent=2) + "\n")
+def class_file_stem(label: int) -> str:
+    """'0_T-shirt-top', '9_Ankle_boot': the label keeps Zalando's order when sorted, and
+    '/' and ' ' have no place in a file name."""
+    return f"{label}_" + CLASS_NAMES[label].replace("/", "-").replace(" ", "_")
 
 
-def write_confusion_rows(actual: np.ndarray, predicted: np.ndarray, path) -> None:
-    """One row per test image, class names as values: DVC's `confusion` template counts them."""
-    rows = (f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}" for a, p in zip(actual, predicted))
-    write_text_atomic(path, "actual,predicted\n" + "\n".join(rows) + "\n")
+def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
+    """{file name under the metrics directory: {model: value}}, plus agreement.json.
+
+    train_accuracy and train_loss are the last epoch's, from the training history."""
+    per_model = {name: summarize(actual, proba) for name, proba in probas.items()}
+    for name, history in histories.items():
+        per_model[name]["train_accuracy"] = history["train_accuracy"][-1]
+        per_model[name]["train_loss"] = history["loss"][-1]
+    files = {f"{key}.json": {name: m[key] for name, m in per_model.items()} for key in HEADLINE}
+    for label in range(NUM_CLASSES):
+        files[f"per_class_accuracy/{class_file_stem(label)}.json"] = {
+            name: m["per_class_accuracy"][label] for name, m in per_model.items()}
+    predicted = [probas[name].argmax(axis=1) for name in MODELS]
+    files["agreement.json"] = {"agreement": agreement(*predicted)}
+    return files
+
+
+def write_metric_files(files: dict, metrics_dir) -> None:
+    """The whole directory at once, so no file of an older run survives beside new ones."""
+    with atomic_path(metrics_dir) as tmp:
+        for name, values in files.items():
+            path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values, indent=2) + "\n")
+
+
+def write_predicted_classes(actual: np.ndarray, probas: dict, out_dir) -> None:
+    """<model>.csv: one row (actual, predicted) per test image, class names as values; DVC's
+    `confusion` template counts the rows. (A directory named `confusion` would shadow that
+    template: DVC looks for a template file of that name first.)"""
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        for name, proba in probas.items():
+            rows = (f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
+                    for a, p in zip(actual, proba.argmax(axis=1)))
+            (tmp / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")
+
+
+def save_probabilities(probas: dict, probabilities_dir) -> None:
+    """<model>.npy: float32 (N, 10) class probabilities of the test images, for render."""
+    with atomic_path(probabilities_dir) as tmp:
+        tmp.mkdir()
+        for name, proba in probas.items():
+            np.save(tmp / f"{name}.npy", proba.astype(np.float32), allow_pickle=False)
+
+
+def load_probabilities(probabilities_dir, num_images: int) -> dict:
+    probas = {}
+    for name in MODELS:
+        path = Path(probabilities_dir) / f"{name}.npy"
+        try:
+            proba = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise FmnistError(f"{path}: cannot read test-set probabilities ({exc}); "
+                              "rerun the evaluate stage (dvc repro evaluate)") from None
+        if proba.shape != (num_images, NUM_CLASSES):
+            raise FmnistError(f"{path}: shape {proba.shape}, expected ({num_images}, "
+                              f"{NUM_CLASSES}); rerun the evaluate stage (dvc repro evaluate)")
+        probas[name] = proba
+    return probas
+
+
+def confusion_matrices(actual: np.ndarray, probas: dict) -> dict:
+    return {name: confusion_matrix(actual, proba.argmax(axis=1)) for name, proba in probas.items()}

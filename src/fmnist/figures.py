@@ -1,4 +1,8 @@
-"""Matplotlib figures, drawn with the Agg backend (no display needed), saved as PNG."""
+"""Matplotlib figures, drawn with the Agg backend (no display needed), saved as PNG.
+
+Sizes are chosen so each picture fits a README column (~900 px) without being scaled
+down until its text is unreadable: grids wrap into rows rather than one long strip.
+"""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,6 +13,9 @@ from .atomic import atomic_path  # noqa: E402
 from .labels import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
 
 WRONG_COLOR = "tab:red"
+# Solid under dashed: when both models give the same numbers, both lines stay visible.
+MODEL_STYLES = ({"linestyle": "-", "linewidth": 4, "alpha": 0.45, "marker": "o"},
+                {"linestyle": "--", "linewidth": 1.5, "marker": "x"})
 
 
 def save_png(fig, path) -> None:
@@ -17,51 +24,138 @@ def save_png(fig, path) -> None:
     plt.close(fig)
 
 
-def _image_row(images: np.ndarray, title: str, width_per_image: float = 1.5):
-    fig, axes = plt.subplots(1, len(images), figsize=(width_per_image * len(images), 2.6))
-    fig.suptitle(title)
-    for ax, image in zip(np.atleast_1d(axes), images):
-        ax.imshow(image.reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return fig, np.atleast_1d(axes)
+def _show_image(ax, image: np.ndarray) -> None:
+    ax.imshow(image.reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+LINE_PT = 14  # caption line spacing at 10 pt text
+INCH_PT = 72
+
+
+def _image_cells(count: int, ncols: int, lines_above: int, lines_below: int, title: str,
+                 image_in: float = 1.6, gap_in: float = 0.4):
+    """Axes for `count` images in rows of `ncols`, placed by hand with room for the given
+    number of caption lines above and below each image. (Constrained layout does not
+    reserve room for free text under square image axes, so captions ran into the next row.)"""
+    nrows = -(-count // ncols)
+    caption_in = (lines_above + lines_below) * LINE_PT / INCH_PT
+    cell_w, cell_h, title_in = image_in + gap_in, image_in + caption_in + gap_in, 0.5
+    fig_w, fig_h = ncols * cell_w, nrows * cell_h + title_in
+    fig = plt.figure(figsize=(fig_w, fig_h))
+    fig.suptitle(title, fontsize=13, y=1 - 0.1 / fig_h, va="top")
+    axes = []
+    for i in range(count):
+        row, col = divmod(i, ncols)
+        top = fig_h - title_in - row * cell_h - lines_above * LINE_PT / INCH_PT
+        rect = (col * cell_w + gap_in / 2, top - image_in, image_in, image_in)
+        axes.append(fig.add_axes((rect[0] / fig_w, rect[1] / fig_h,
+                                  rect[2] / fig_w, rect[3] / fig_h)))
+    return fig, axes
+
+
+def _caption(ax, lines, above: bool = False, fontsize: int = 10) -> None:
+    """Text lines (text, color) centred above or below an image, one LINE_PT apart."""
+    for k, (text, color) in enumerate(lines):
+        offset = 3 + LINE_PT * (len(lines) - 1 - k) if above else -3 - LINE_PT * k
+        ax.annotate(text, xy=(0.5, 1 if above else 0), xycoords="axes fraction",
+                    xytext=(0, offset), textcoords="offset points", ha="center",
+                    va="bottom" if above else "top", fontsize=fontsize, color=color)
+
+
+def _mark_wrong(ax) -> None:
+    for spine in ax.spines.values():
+        spine.set_color(WRONG_COLOR)
+        spine.set_linewidth(2.5)
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, title: str):
     """Images with their class names underneath, as the tutorial's show_fashion_mnist."""
-    fig, axes = _image_row(images, title)
-    for ax, label in zip(axes, labels):
-        ax.set_xlabel(CLASS_NAMES[label], fontsize=9)
+    fig, axes = _image_cells(len(images), ncols=5, lines_above=0, lines_below=1, title=title)
+    for ax, image, label in zip(axes, images, labels):
+        _show_image(ax, image)
+        _caption(ax, [(CLASS_NAMES[label], "black")])
     return fig
 
 
 def prediction_grid(images: np.ndarray, labels: np.ndarray, predictions: dict, title: str):
-    """Each image with its true class and every model's prediction; wrong ones in red."""
-    fig, axes = _image_row(images, title, width_per_image=1.7)
+    """Each image with its true class above and every model's prediction below; a wrong
+    prediction is written in red and frames its image in red."""
+    fig, axes = _image_cells(len(images), ncols=3, lines_above=1,
+                             lines_below=len(predictions), title=title)
     for i, ax in enumerate(axes):
-        ax.set_title(f"true: {CLASS_NAMES[labels[i]]}", fontsize=8)
-        for row, (model, predicted) in enumerate(predictions.items()):
-            wrong = predicted[i] != labels[i]
-            ax.text(0.5, -0.1 - 0.16 * row, f"{model}: {CLASS_NAMES[predicted[i]]}",
-                    transform=ax.transAxes, ha="center", va="top", fontsize=8,
-                    color=WRONG_COLOR if wrong else "black")
+        _show_image(ax, images[i])
+        _caption(ax, [(f"true: {CLASS_NAMES[labels[i]]}", "black")], above=True)
+        wrong = {model: predicted[i] != labels[i] for model, predicted in predictions.items()}
+        _caption(ax, [(f"{model}: {CLASS_NAMES[predicted[i]]}",
+                       WRONG_COLOR if wrong[model] else "black")
+                      for model, predicted in predictions.items()])
+        if any(wrong.values()):
+            _mark_wrong(ax)
+    return fig
+
+
+def confident_mistakes(images: np.ndarray, labels: np.ndarray, probas: dict,
+                       indices: dict, title: str):
+    """One row per model: its most confidently wrong test images, with the true class,
+    the predicted one and the probability the model gave it."""
+    ncols = max(1, max(len(chosen) for chosen in indices.values()))
+    fig, axes = _image_cells(ncols * len(indices), ncols, lines_above=2, lines_below=2,
+                             title=title)
+    for row, (model, chosen) in enumerate(indices.items()):
+        row_axes = axes[row * ncols:(row + 1) * ncols]
+        row_axes[0].set_ylabel(model, fontsize=12, fontweight="bold")
+        for ax, index in zip(row_axes, chosen):
+            _show_image(ax, images[index])
+            predicted = int(probas[model][index].argmax())
+            _caption(ax, [(f"test image {index}", "black"),
+                          (f"true: {CLASS_NAMES[labels[index]]}", "black")], above=True)
+            _caption(ax, [(f"predicted: {CLASS_NAMES[predicted]}", WRONG_COLOR),
+                          (f"p = {probas[model][index, predicted]:.3f}", WRONG_COLOR)])
+        for ax in row_axes[len(chosen):]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if ax is row_axes[0]:
+                ax.text(0.5, 0.5, "no mistakes", ha="center", va="center")
+            else:
+                ax.set_visible(False)
     return fig
 
 
 def training_curves(histories: dict):
-    """Loss and accuracies per epoch, one line per model on shared axes."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for model, series in histories.items():
-        epochs = series["epoch"]
-        loss_ax.plot(epochs, series["loss"], marker="o", label=model)
-        acc_ax.plot(epochs, series["train_accuracy"], marker="o", label=f"{model} train")
-        acc_ax.plot(epochs, series["test_accuracy"], marker="s", linestyle="--",
-                    label=f"{model} test")
-    loss_ax.set(title="Training loss", xlabel="epoch", ylabel="mean cross-entropy")
-    acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
-    for ax in (loss_ax, acc_ax):
+    """Loss, train accuracy and test accuracy per epoch, both models on each chart."""
+    panels = (("loss", "Training loss", "mean cross-entropy"),
+              ("train_accuracy", "Train accuracy", "accuracy (batches as trained)"),
+              ("test_accuracy", "Test accuracy", "accuracy on the test set"))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
+    for ax, (key, title, ylabel) in zip(axes, panels):
+        for (model, series), style in zip(histories.items(), MODEL_STYLES):
+            ax.plot(series["epoch"], series[key], label=model, markersize=5, **style)
+        ax.set(title=title, xlabel="epoch", ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
+    fig.suptitle("Training curves per epoch", fontsize=13)
+    return fig
+
+
+def _two_line(name: str) -> str:
+    """'T-shirt/top' -> 'T-shirt/' over 'top': class names fit under a column unrotated."""
+    return name.replace("/", "/\n").replace(" ", "\n")
+
+
+def confusion_heatmap(cm: np.ndarray, title: str):
+    """Counts of (true, predicted) pairs; the diagonal holds the correct predictions."""
+    fig, ax = plt.subplots(figsize=(9, 7.4), layout="constrained")
+    image = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(image, ax=ax, label="test images", shrink=0.8)
+    ticks = np.arange(len(CLASS_NAMES))
+    ax.set_xticks(ticks, [_two_line(name) for name in CLASS_NAMES], fontsize=9)
+    ax.set_yticks(ticks, CLASS_NAMES, fontsize=9)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    dark = cm.max() / 2
+    for (true, predicted), count in np.ndenumerate(cm):
+        ax.text(predicted, true, str(count), ha="center", va="center", fontsize=9,
+                color="white" if count > dark else "black")
     return fig

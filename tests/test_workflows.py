@@ -1,0 +1,98 @@
+"""The DVC workflows of comparing runs, with real `dvc` commands on the small dataset:
+change a parameter, rerun, read what moved (params, metrics, plots, experiments)."""
+import csv
+import io
+import json
+
+import yaml
+
+from test_pipeline import STAGES
+
+RETRAINED = ("train_scratch", "train_gluon", "evaluate", "render")
+HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
+
+
+def ran_stages(repro_output: str) -> list:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in repro_output]
+
+
+def declared_metric_files(project) -> set:
+    """The JSON files dvc.yaml's top-level `metrics:` names, directories expanded."""
+    files = set()
+    for entry in yaml.safe_load((project.root / "dvc.yaml").read_text())["metrics"]:
+        path = project.root / entry
+        files.update(path.rglob("*.json") if path.is_dir() else [path])
+    return {str(p.relative_to(project.root)) for p in files}
+
+
+def check_metrics_and_plots_show(project) -> None:
+    """`dvc metrics show` lists every metric of both models as a narrow table;
+    `dvc plots show` renders the curves, the confusion plots and every PNG."""
+    shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
+    data = shown[""]["data"]
+    written = {str(p.relative_to(project.root)) for p in (project.root / "metrics").rglob("*")
+               if p.is_file()}
+    assert set(data) == written == declared_metric_files(project)
+    for name in HEADLINE:
+        values = data[f"metrics/{name}.json"]["data"]
+        assert set(values) == {"scratch", "gluon"}, values
+    per_class = [path for path in data if path.startswith("metrics/per_class_accuracy/")]
+    assert len(per_class) == 10
+    assert 0 <= data["metrics/agreement.json"]["data"]["agreement"] <= 1
+
+    table = project.dvc("metrics", "show").stdout
+    assert max(len(line) for line in table.splitlines()) < 100, table
+    assert "metrics/per_class_accuracy/0_T-shirt-top.json" in table
+
+    html_dir = project.root.parent / "plots_html"
+    project.dvc("plots", "show", "-o", str(html_dir))
+    html = (html_dir / "index.html").read_text()
+    for title in ("Training loss per epoch", "Train accuracy per epoch",
+                  "Test accuracy per epoch", "Confusion matrix, scratch model",
+                  "Confusion matrix, gluon model"):
+        assert title in html
+    copied = {p.name for p in (html_dir / "static").iterdir()}
+    assert copied == {f"workspace_plots_{p.name}" for p in (project.root / "plots").iterdir()}
+
+
+def test_show_change_lr_rerun_and_diff(small_project):
+    project = small_project
+    project.dvc("repro")
+    check_metrics_and_plots_show(project)
+    project.commit("baseline run")
+    project.set_params(train={"lr": 0.01})
+
+    output = project.dvc("repro").stdout
+    assert ran_stages(output) == list(RETRAINED), output
+    for stage in ("fetch", "preprocess"):
+        assert f"Stage '{stage}' didn't change, skipping" in output
+
+    params = json.loads(project.dvc("params", "diff", "--json").stdout)["params.yaml"]
+    assert list(params) == ["train.lr"]
+    assert (params["train.lr"]["old"], params["train.lr"]["new"]) == (0.1, 0.01)
+
+    metrics = json.loads(project.dvc("metrics", "diff", "--json").stdout)
+    for name in ("test_accuracy", "log_loss", "train_loss"):
+        changed = metrics[f"metrics/{name}.json"]
+        assert set(changed) == {"scratch", "gluon"}, metrics
+    # A tenth of the learning rate learns less in two epochs: the training loss rises.
+    for model in ("scratch", "gluon"):
+        assert metrics["metrics/train_loss.json"][model]["diff"] > 0
+    table = project.dvc("metrics", "diff").stdout
+    assert "metrics/train_loss.json" in table and "scratch" in table
+
+
+def test_experiment_run_is_listed_with_its_params_and_metrics(small_project):
+    project = small_project
+    output = project.dvc("exp", "run", "-n", "lr-0.3", "-S", "train.lr=0.3").stdout
+    assert ran_stages(output) == list(STAGES)
+    shown = project.dvc("exp", "show", "--csv").stdout
+    rows = list(csv.DictReader(io.StringIO(shown)))
+    experiment = [row for row in rows if row["Experiment"] == "lr-0.3"]
+    assert len(experiment) == 1, shown
+    row = experiment[0]
+    assert float(row["train.lr"]) == 0.3
+    for name in HEADLINE:
+        for model in ("scratch", "gluon"):
+            assert 0 <= float(row[f"metrics/{name}.json:{model}"]) < 10, (name, model, row)
+    assert float(row["metrics/test_accuracy.json:scratch"]) >= 0.85
