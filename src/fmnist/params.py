@@ -54,7 +54,8 @@ class GluonParams:
     init_scale: float
     kvstore: str         # "local" (one process) or "dist_sync" (MXNet parameter server)
     workers: int
-    hosts: tuple         # hosts for dist_sync workers; empty means loopback
+    hosts: tuple         # hosts for dist_sync workers 1..; empty means loopback
+    timeout_s: float = 600.0  # a dist_sync job still running after this is stopped
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ CHECKS: dict[tuple[str, str], Callable[[Any], tuple[bool, str]]] = {
     ("gluon", "kvstore"): _one_of("local", "dist_sync"),
     ("gluon", "workers"): _at_least(1),
     ("gluon", "hosts"): _hosts,
+    ("gluon", "timeout_s"): _positive,
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string",
