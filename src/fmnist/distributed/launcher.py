@@ -5,7 +5,8 @@ ps-lite has no failure handling: when one process dies the others wait for it fo
 without a word. So the launcher polls every process; the first one that exits with an
 error or a signal, or the job passing its time limit, stops all of them and becomes one
 DistributedError saying which and how.
-Each process runs in its own process group, so stopping it also stops anything it started.
+Each process runs in its own process group, so stopping it also stops anything it started,
+and dies with its parent (fmnist.distributed.__main__), should the launcher itself be killed.
 
 Placement: the scheduler, the servers and worker 0 run on this machine (worker 0 writes the
 stage's outputs, where DVC expects them); workers 1.. go round-robin over gluon.hosts, over
@@ -57,14 +58,16 @@ def address_towards(host: str) -> str:
                                "or addresses this machine can reach") from None
 
 
-def plan_nodes(workers: int, servers: int, hosts: tuple, worker_argv: list) -> list[Node]:
+def plan_nodes(workers: int, servers: int, hosts: tuple, stage_args: list) -> list[Node]:
+    """stage_args: train_gluon's flags, passed on to every worker."""
     here = address_towards(hosts[0]) if hosts else LOOPBACK
-    mxnet_only = (sys.executable, "-c", "import mxnet")  # that import runs a scheduler or server
-    nodes = [Node("scheduler", "scheduler", None, here, mxnet_only)]
-    nodes += [Node(f"server {i}", "server", None, here, mxnet_only) for i in range(servers)]
+    module = (sys.executable, "-m", "fmnist.distributed")
+    nodes = [Node("scheduler", "scheduler", None, here, (*module, "scheduler"))]
+    nodes += [Node(f"server {i}", "server", None, here, (*module, "server"))
+              for i in range(servers)]
     for i in range(workers):
         host = hosts[(i - 1) % len(hosts)] if hosts and i > 0 else None
-        argv = (*worker_argv, "--index", str(i))
+        argv = (*module, "worker", *stage_args, "--index", str(i))
         nodes.append(Node(f"worker {i}", "worker", host, host or here, argv))
     return nodes
 
@@ -181,10 +184,10 @@ def _signal_group(proc: subprocess.Popen, signum) -> None:
         pass
 
 
-def run_job(worker_argv: list, workers: int, hosts=(), servers: int = 1,
+def run_job(stage_args: list, workers: int, hosts=(), servers: int = 1,
             timeout_s: float = 600.0) -> dict[str, str]:
     """Run the job to its end; return each worker's weights digest (all equal)."""
-    nodes = plan_nodes(workers, servers, tuple(hosts), worker_argv)
+    nodes = plan_nodes(workers, servers, tuple(hosts), stage_args)
     job = Job(nodes, free_port(nodes[0].address))
     try:
         job.start()
@@ -199,8 +202,7 @@ def run_job(worker_argv: list, workers: int, hosts=(), servers: int = 1,
 
 
 def train_on_parameter_server(gluon_params, train_params, stage_args: list) -> None:
-    """The train_gluon stage with gluon.kvstore: dist_sync; the workers get its own flags."""
+    """The train_gluon stage with gluon.kvstore: dist_sync; the workers get its flags."""
     per_worker_batch_size(train_params.batch_size, gluon_params.workers)  # before any start
-    worker_argv = [sys.executable, "-m", "fmnist.distributed", "worker", *stage_args]
-    run_job(worker_argv, gluon_params.workers, gluon_params.hosts,
+    run_job(stage_args, gluon_params.workers, gluon_params.hosts,
             timeout_s=gluon_params.timeout_s)
