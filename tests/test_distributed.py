@@ -53,7 +53,8 @@ def workspace(tmp_path, prepared, train=None, gluon=None):
     # constant lr, test accuracy moves by 0.02-0.03 from one epoch to the next.
     params["train"].update({"epochs": 3, "batch_size": 64, "lr_schedule": "cosine",
                             **(train or {})})
-    params["gluon"].update({"kvstore": "dist_sync", "workers": 2, **(gluon or {})})
+    params["gluon"].update({"kvstore": "dist_sync", "workers": 2, "timeout_s": 120,
+                            **(gluon or {})})  # a hung job ends by itself
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "prepared").symlink_to(prepared)
     return tmp_path
@@ -100,7 +101,7 @@ def digest_of(model) -> str:
 def test_two_workers_end_identical_and_match_one_process(tmp_path, prepared):
     directory = workspace(tmp_path, prepared)
     proc = start_stage(directory)
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, out + err
 
     digests = dict(DIGEST.findall(out))
@@ -122,7 +123,7 @@ def test_two_workers_end_identical_and_match_one_process(tmp_path, prepared):
 
 
 def test_a_killed_worker_stops_the_job_and_says_so(tmp_path, prepared):
-    directory = workspace(tmp_path, prepared, train={"epochs": 100_000}, gluon={"timeout_s": 120})
+    directory = workspace(tmp_path, prepared, train={"epochs": 100_000})
     proc = start_stage(directory)
     try:
         output = read_until(proc, r"^\[worker 0\] Epoch 2\.", limit_s=120)  # training is underway

@@ -109,9 +109,12 @@ class Job:
         for node in self.nodes:
             env = {**self.env, "DMLC_ROLE": node.role, "DMLC_NODE_HOST": node.address}
             argv = ssh_argv(node.host, env, os.getcwd(), node.argv) if node.host else node.argv
-            proc = subprocess.Popen(argv, env={**os.environ, **env}, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    start_new_session=True)
+            try:
+                proc = subprocess.Popen(argv, env={**os.environ, **env}, text=True,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as exc:  # e.g. no ssh client
+                raise self._fail(f"{node.name} could not start ({exc})") from None
             self.procs[node.name] = proc
             print(f"started {node.name} (pid {proc.pid}) on {node.host or node.address}",
                   flush=True)
@@ -133,9 +136,8 @@ class Job:
         stopped = f"stopped {', '.join(running)}" if running else "nothing else was running"
         return DistributedError(
             f"distributed training failed: {what} after {time.monotonic() - self.started:.1f} s; "
-            f"{stopped}. The output above has each process's lines prefixed with its name; no "
-            "model was written. ps-lite cannot carry on without a process: fix the cause "
-            "and rerun.")
+            f"{stopped}. The output above has each process's lines prefixed with its name. "
+            "ps-lite cannot carry on without a process: fix the cause and rerun.")
 
     def watch(self, timeout_s: float) -> None:
         """Return when every process has exited with 0; raise on the first failure."""
