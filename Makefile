@@ -9,7 +9,7 @@ DATASET_DIR := /usr/share/datasets/fashion-mnist
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test bench data-source clean
+.PHONY: run test bench push pull data-source clean
 
 run: $(STAMP) data-source
 	dvc repro
@@ -23,6 +23,14 @@ test: $(STAMP) data-source
 
 bench: $(STAMP) data-source
 	python -m fmnist.bench
+
+# Share the cached outputs (data, models) through the DVC remote in .dvc/config; metrics,
+# DVCLive histories, timing and plots are `cache: false` and travel with git instead.
+push: $(STAMP)
+	dvc push
+
+pull: $(STAMP)
+	dvc pull
 
 # Rebuilt when the pins change; a venv made by another Python is replaced.
 $(STAMP): requirements.txt pyproject.toml

@@ -1,10 +1,14 @@
-"""Stage train_gluon: softmax regression with Gluon (Dense(10), hybridized), also exported."""
-import argparse
+"""Stage train_gluon: softmax regression with Gluon (Dense(10), hybridized), also exported.
 
+gluon.kvstore: dist_sync trains with gluon.workers processes on MXNet's parameter server
+(fmnist.distributed); the outputs are the same files either way.
+"""
+import argparse
+import sys
+
+from fmnist import FmnistError
 from fmnist.cli import run_stage
-from fmnist.models.gluon import GluonSoftmax
 from fmnist.params import load_params
-from fmnist.stage_train import run_training
 
 
 def main() -> None:
@@ -13,6 +17,16 @@ def main() -> None:
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
     params = load_params()
+    if params.gluon.kvstore == "dist_sync":
+        # Imported here: the launcher process itself never needs MXNet.
+        from fmnist.distributed.launcher import train_on_parameter_server
+        train_on_parameter_server(params.gluon, params.train, sys.argv[1:])
+        return
+    if params.gluon.workers != 1:
+        raise FmnistError(f"gluon.workers is {params.gluon.workers} but gluon.kvstore is local "
+                          "(one process); set gluon.kvstore: dist_sync, or gluon.workers: 1")
+    from fmnist.models.gluon import GluonSoftmax
+    from fmnist.stage_train import run_training
     model = GluonSoftmax.create(params.gluon, params.train)
     run_training(model, params.train, args.prepared_dir, args.model, args.live_dir, args.timing)
     model.export(args.export_prefix)

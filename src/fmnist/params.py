@@ -55,7 +55,8 @@ class GluonParams:
     init_scale: float
     kvstore: str         # "local" (one process) or "dist_sync" (MXNet parameter server)
     workers: int
-    hosts: tuple         # hosts for dist_sync workers; empty means loopback
+    hosts: tuple         # hosts for dist_sync workers 1..; empty means loopback
+    timeout_s: float = 600.0  # a dist_sync job still running after this is stopped
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("gluon", "workers"): at_least(1),
     ("gluon", "hosts"): Rule(lambda v: all(isinstance(h, str) and h for h in v),
                              "a list of host names"),
+    ("gluon", "timeout_s"): POSITIVE,
 }
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string",

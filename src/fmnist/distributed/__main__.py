@@ -1,0 +1,53 @@
+"""`python -m fmnist.distributed scheduler|server|worker ...`: one process of a dist_sync job.
+
+The launcher starts these with the DMLC_* variables set; they are not meant to be run by hand.
+"""
+import argparse
+import ctypes
+import os
+import signal
+import sys
+
+from ..cli import run_stage
+from . import DistributedError
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """A launcher killed outright (SIGKILL: no chance to stop its children) must not leave a
+    job behind that waits for ever: Linux then kills this process too."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run_scheduler_or_server(role: str) -> None:
+    if os.environ.get("DMLC_ROLE") != role:
+        raise DistributedError(f"DMLC_ROLE must be {role!r} here; the launcher sets it")
+    # ps-lite runs in C from here on, where a Python SIGTERM handler would never get to run.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    import mxnet  # noqa: F401  (for these roles the import runs the node until the job ends)
+
+
+def main() -> None:
+    die_with_parent()
+    parser = argparse.ArgumentParser(prog="python -m fmnist.distributed", description=__doc__)
+    commands = parser.add_subparsers(dest="role", required=True)
+    commands.add_parser("scheduler", help="ps-lite's scheduler (one per job)")
+    commands.add_parser("server", help="a ps-lite server: sums the workers' gradients")
+    worker = commands.add_parser("worker", help="train on one shard")
+    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir", "--timing"):
+        worker.add_argument(flag, required=True)
+    worker.add_argument("--index", type=int, required=True,
+                        help="this worker's place in the job, 0..N-1: its shard; 0 writes")
+    args = parser.parse_args()
+    if args.role != "worker":
+        run_scheduler_or_server(args.role)
+        return
+    from .worker import run_worker  # imports mxnet: only now, as a worker
+    run_worker(args.index, args.prepared_dir, args.model, args.export_prefix, args.live_dir,
+               args.timing)
+
+
+if __name__ == "__main__":
+    run_stage(f"train_gluon {' '.join(sys.argv[1:2])}", main)
