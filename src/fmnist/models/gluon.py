@@ -26,6 +26,9 @@ def build_net() -> nn.Dense:
     return nn.Dense(NUM_CLASSES, in_units=NUM_FEATURES)
 
 
+EXPORT_SUFFIXES = ("-symbol.json", "-0000.params")  # what HybridBlock.export writes, epoch 0
+
+
 class TrainingGraph(gluon.HybridBlock):
     """net + loss + accuracy, hybridized together: one engine call per batch."""
 
@@ -80,12 +83,17 @@ class GluonSoftmax:
         """Symbol JSON + params (`<prefix>-symbol.json`, `<prefix>-0000.params`), loadable
         without this code by gluon.SymbolBlock.imports."""
         prefix = Path(prefix)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
         self.forward(nd.zeros((1, NUM_FEATURES)))  # export needs the net's own graph built
-        with atomic_path(prefix.with_name(prefix.name + "-export")) as staging:
-            staging.mkdir()
-            self.net.export(str(staging / prefix.name))
-            for name in os.listdir(staging):
-                os.replace(staging / name, prefix.parent / name)
+        # Written under a temporary prefix, then renamed: never a half-written export.
+        staging = prefix.with_name(f".{prefix.name}.tmp-{os.getpid()}")
+        try:
+            self.net.export(str(staging))
+            for suffix in EXPORT_SUFFIXES:
+                os.replace(f"{staging}{suffix}", f"{prefix}{suffix}")
+        finally:
+            for suffix in EXPORT_SUFFIXES:
+                Path(f"{staging}{suffix}").unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path) -> "GluonSoftmax":
@@ -97,6 +105,3 @@ class GluonSoftmax:
                               "rerun the train_gluon stage") from None
         return cls(net)
 
-
-def import_exported(prefix) -> gluon.SymbolBlock:
-    return gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0000.params")
