@@ -10,6 +10,9 @@ TRAIN = TrainParams(batch_size=4, epochs=1, lr=0.1, lr_schedule="constant", mome
                     weight_decay=0.0, seed=3)
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
 GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=())
+both_models = pytest.mark.parametrize("make", [lambda: ScratchSoftmax.create(SCRATCH, TRAIN),
+                                               lambda: GluonSoftmax.create(GLUON, TRAIN)],
+                                      ids=["scratch", "gluon"])
 
 
 def reference_loss(logits, labels):
@@ -58,9 +61,7 @@ def test_loss_of_known_logits():
     np.testing.assert_allclose(loss, [np.log(10)] * 2, rtol=1e-6)
 
 
-@pytest.mark.parametrize("make", [lambda: ScratchSoftmax.create(SCRATCH, TRAIN),
-                                  lambda: GluonSoftmax.create(GLUON, TRAIN)],
-                         ids=["scratch", "gluon"])
+@both_models
 def test_a_step_lowers_the_loss_on_its_batch(make):
     model = make()
     rng = np.random.RandomState(1)
@@ -84,9 +85,7 @@ def test_same_seed_same_weights_in_both_models():
     np.testing.assert_array_equal(scratch.weight.asnumpy(), net.weight.data().asnumpy())
 
 
-@pytest.mark.parametrize("make", [lambda: ScratchSoftmax.create(SCRATCH, TRAIN),
-                                  lambda: GluonSoftmax.create(GLUON, TRAIN)],
-                         ids=["scratch", "gluon"])
+@both_models
 def test_compiled_graph_computes_the_loss_and_accuracy_of_the_forward_pass(make):
     # The training graph is compiled separately from forward(): it must compute the
     # same cross-entropy, and mark exactly the examples whose argmax is the label.

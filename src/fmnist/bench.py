@@ -9,11 +9,14 @@ Prints a table of per-epoch medians; the last line is the summary for the Gluon 
 """
 import argparse
 import dataclasses
+import json
 import resource
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
+import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon, nd
 
@@ -105,6 +108,26 @@ def time_pipeline(model, data: Dataset, train_params) -> list[float]:
     return [stats.seconds for stats in train(model, data, train_params, on_epoch=lambda s: None)]
 
 
+def profile_pipeline(model, data: Dataset, train_params, top: int = 8) -> str:
+    """mx.profiler's busiest operators (the engine's worker thread) and C API calls (the
+    Python thread) over one training run of one epoch, after a warm-up run."""
+    one_epoch = dataclasses.replace(train_params, epochs=1)
+    time_pipeline(model, data, one_epoch)
+    with tempfile.TemporaryDirectory() as tmp:
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+                               filename=str(Path(tmp) / "profile.json"))
+        mx.profiler.set_state("run")
+        time_pipeline(model, data, one_epoch)
+        mx.profiler.set_state("stop")
+        stats = json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]
+    lines = []
+    for section in ("operator", "MXNET_C_API"):
+        busiest = sorted(stats[section].items(), key=lambda item: -item[1]["Total"])[:top]
+        lines += [f"  {section:<12}{name[:60]:<62}{row['Count']:>7}{row['Total']:>10.1f} ms"
+                  for name, row in busiest]
+    return "\n".join(lines)
+
+
 def default_raw_dir() -> Path:
     fetched = Path("data/raw")
     return fetched if (fetched / "train-images-idx3-ubyte.gz").is_file() else Path(DATASET_DIR)
@@ -123,42 +146,61 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
 
-def report(timings: dict) -> None:
+def report(timings: dict, n: int) -> None:
+    """One row per loop; "first" is its first epoch measured (warm-up included)."""
     print(f"{'loop':<44}{'median s/epoch':>15}{'first':>8}{'epochs':>8}{'samples/s':>11}")
     for name, seconds in timings.items():
         median = statistics.median(seconds)
-        print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}"
-              f"{60_000 / median:>11,.0f}")
-    tutorial, gluon_, bound = (statistics.median(timings[k]) for k in (
-        TUTORIAL, "pipeline, gluon (hybridized)", NUMPY))
-    print(f"speedup_vs_tutorial={tutorial / gluon_:.1f} ratio_to_numpy_bound={gluon_ / bound:.2f} "
-          f"peak_rss_mb={peak_rss_mb():.0f}")
+        print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}{n / median:>11,.0f}")
+    tutorial, gluon_model, bound = (statistics.median(timings[k]) for k in (TUTORIAL, GLUON, NUMPY))
+    print(f"speedup_vs_tutorial={tutorial / gluon_model:.1f} "
+          f"ratio_to_numpy_bound={gluon_model / bound:.2f} peak_rss_mb={peak_rss_mb():.0f}")
 
 
 TUTORIAL = "tutorial (per-item transform, DataLoader)"
 NUMPY = "numpy forward+gradient bound"
+GLUON = "pipeline, gluon (hybridized)"
+PIPELINES = {
+    "pipeline, scratch": lambda params, train_params: ScratchSoftmax.create(
+        params.scratch, train_params),
+    GLUON: lambda params, train_params: GluonSoftmax.create(params.gluon, train_params),
+}
 
 
-def main() -> None:
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--raw-dir", type=Path, default=default_raw_dir(),
                         help="the four IDX .gz files (default: data/raw if fetched, else "
                              f"{DATASET_DIR})")
-    parser.add_argument("--epochs", type=int, default=7, help="per fast loop")
     parser.add_argument("--tutorial-epochs", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the fast loops take turns, so a burst of load on a shared "
+                             "machine hits them alike")
+    parser.add_argument("--epochs", type=int, default=4, help="per fast loop and round")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print mx.profiler's view of one epoch of each model")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     params = load_params()
     train_params = dataclasses.replace(params.train, epochs=args.epochs)
     data = load_real_data(args.raw_dir)
-    timings = {TUTORIAL: time_tutorial(args.raw_dir, args.tutorial_epochs, params.train.lr)}
-    timings["pipeline, scratch"] = time_pipeline(
-        ScratchSoftmax.create(params.scratch, train_params), data, train_params)
-    timings["pipeline, gluon (hybridized)"] = time_pipeline(
-        GluonSoftmax.create(params.gluon, train_params), data, train_params)
-    timings[NUMPY] = time_numpy(data, args.epochs, params.train.lr, params.train.batch_size,
-                                params.train.seed)
-    report(timings)
+    timings = {name: [] for name in PIPELINES} | {NUMPY: []}
+    for _ in range(args.rounds):
+        for name, create in PIPELINES.items():
+            timings[name] += time_pipeline(create(params, train_params), data, train_params)
+        timings[NUMPY] += time_numpy(data, args.epochs, params.train.lr,
+                                     params.train.batch_size, params.train.seed)
+    # Last: its millions of short-lived NDArrays slowed the fast loops run after it.
+    timings[TUTORIAL] = time_tutorial(args.raw_dir, args.tutorial_epochs, params.train.lr)
+    if args.profile:
+        for name, create in PIPELINES.items():
+            print(f"{name}, mx.profiler over one epoch:")
+            print(profile_pipeline(create(params, train_params), data, train_params))
+    report(timings, len(data.train_y))
 
 
 if __name__ == "__main__":
