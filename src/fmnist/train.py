@@ -79,14 +79,14 @@ def accuracy_of(model, x, y) -> float:
     return float((model.forward(x).argmax(axis=1) == y).mean().asscalar())
 
 
-def run_epoch(model, x_epoch, y_epoch, bounds, lr_of_batch) -> tuple[list, list]:
-    """Train on every batch; return the per-batch loss and correctness arrays, unsynced."""
+def run_epoch(model, batches, lr_of_batch) -> tuple[list, list]:
+    """Train on every (x, y) batch; return the per-batch loss and correctness arrays, unsynced."""
     losses, corrects = [], []
-    for i, (start, stop) in enumerate(bounds):
+    for i, (x, y) in enumerate(batches):
         with autograd.record():
-            loss, correct = model.loss_and_correct(x_epoch[start:stop], y_epoch[start:stop])
+            loss, correct = model.loss_and_correct(x, y)
         loss.backward()
-        model.step(lr_of_batch(i), stop - start)
+        model.step(lr_of_batch(i), len(x))
         losses.append(loss)
         corrects.append(correct)
     return losses, corrects
@@ -107,6 +107,8 @@ def train(model, data: Dataset, params: TrainParams, on_epoch=print) -> list[Epo
     # Reused every epoch: a fresh 188 MB buffer per epoch costs 0.4-0.6 s in page faults.
     # Zeros, waited for: the first epoch's time then does not include faulting its pages in.
     x_epoch, y_epoch = nd.zeros(train_x.shape), nd.zeros(train_y.shape)
+    # Views into the buffers, made once: per batch they would cost a slice and a free each.
+    batches = [(x_epoch[start:stop], y_epoch[start:stop]) for start, stop in bounds]
     nd.waitall()
     history, first_loss = [], None
     for epoch in range(1, params.epochs + 1):
@@ -116,7 +118,7 @@ def train(model, data: Dataset, params: TrainParams, on_epoch=print) -> list[Epo
         nd.take(train_y, order, axis=0, out=y_epoch)
         steps_before = (epoch - 1) * len(bounds)
         losses, corrects = run_epoch(
-            model, x_epoch, y_epoch, bounds,
+            model, batches,
             lambda i: learning_rate(params, steps_before + i, params.epochs * len(bounds)))
         # The one host sync of the epoch: per-example losses, then correctness, in one array.
         outcome = nd.concat(*losses, *corrects, dim=0).asnumpy()

@@ -64,6 +64,8 @@ class ScratchSoftmax:
         self.velocity = [nd.zeros_like(p) for p in (weight, bias)] if momentum else None
         for p in (weight, bias):
             p.attach_grad()
+        # Fixed arrays backward writes into; `p.grad` would make a new handle on every call.
+        self.grads = (weight.grad, bias.grad)
         self._graph, self._graph_inputs = compile_training_graph()
 
     @classmethod
@@ -83,13 +85,13 @@ class ScratchSoftmax:
 
     def step(self, lr: float, batch_size: int) -> None:
         # W <- W - lr/batch_size * grad (plus momentum / weight decay), fused and in place.
-        for i, p in enumerate((self.weight, self.bias)):
+        for i, (p, grad) in enumerate(zip((self.weight, self.bias), self.grads)):
             wd = self.weight_decay if i == 0 else 0.0
             if self.velocity:
-                nd.sgd_mom_update(p, p.grad, self.velocity[i], lr=lr, momentum=self.momentum,
+                nd.sgd_mom_update(p, grad, self.velocity[i], lr=lr, momentum=self.momentum,
                                   wd=wd, rescale_grad=1.0 / batch_size, out=p)
             else:
-                nd.sgd_update(p, p.grad, lr=lr, wd=wd, rescale_grad=1.0 / batch_size, out=p)
+                nd.sgd_update(p, grad, lr=lr, wd=wd, rescale_grad=1.0 / batch_size, out=p)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return nd.softmax(self.forward(nd.array(x))).asnumpy()
