@@ -10,6 +10,9 @@ TRAIN = TrainParams(batch_size=4, epochs=1, lr=0.1, lr_schedule="constant", mome
                     weight_decay=0.0, seed=3)
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
 GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=())
+both_models = pytest.mark.parametrize("make", [lambda: ScratchSoftmax.create(SCRATCH, TRAIN),
+                                               lambda: GluonSoftmax.create(GLUON, TRAIN)],
+                                      ids=["scratch", "gluon"])
 
 
 def reference_loss(logits, labels):
@@ -26,6 +29,25 @@ def test_scratch_loss_matches_gluon_loss(scale):
     np.testing.assert_allclose(ours, reference_loss(logits, labels), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_scratch_loss_gradient_matches_gluon_loss_gradient(scale):
+    # The shift by the row maximum is cut out of backward (BlockGrad): the gradient must
+    # still be softmax(logits) - onehot(label), as Gluon's loss computes it.
+    rng = np.random.RandomState(1)
+    logits = (rng.randn(32, 10) * scale).astype(np.float32)
+    labels = nd.array(rng.randint(0, 10, 32).astype(np.float32))
+    grads = []
+    for loss_fn in (cross_entropy, gluon.loss.SoftmaxCrossEntropyLoss()):
+        x = nd.array(logits)
+        x.attach_grad()
+        with autograd.record():
+            loss = loss_fn(x, labels)
+        loss.backward()
+        grads.append(x.grad.asnumpy())
+    assert np.all(np.isfinite(grads[0]))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-5)
+
+
 def test_naive_loss_breaks_where_the_stable_one_does_not():
     logits = nd.array([[1000.0, 0.0, -1000.0] + [0.0] * 7])
     labels = nd.array([1.0])
@@ -39,9 +61,7 @@ def test_loss_of_known_logits():
     np.testing.assert_allclose(loss, [np.log(10)] * 2, rtol=1e-6)
 
 
-@pytest.mark.parametrize("make", [lambda: ScratchSoftmax.create(SCRATCH, TRAIN),
-                                  lambda: GluonSoftmax.create(GLUON, TRAIN)],
-                         ids=["scratch", "gluon"])
+@both_models
 def test_a_step_lowers_the_loss_on_its_batch(make):
     model = make()
     rng = np.random.RandomState(1)
@@ -50,7 +70,7 @@ def test_a_step_lowers_the_loss_on_its_batch(make):
     losses = []
     for _ in range(3):
         with autograd.record():
-            loss = model.loss(model.forward(x), y)
+            loss, _ = model.loss_and_correct(x, y)
         loss.backward()
         model.step(0.1, 8)
         losses.append(float(loss.mean().asscalar()))
@@ -62,8 +82,24 @@ def test_same_seed_same_weights_in_both_models():
     # implementations start (and, trained alike, stay) equal.
     scratch = ScratchSoftmax.create(SCRATCH, TRAIN)
     net = GluonSoftmax.create(GLUON, TRAIN).net
-    dense = net[1]
-    np.testing.assert_array_equal(scratch.weight.asnumpy(), dense.weight.data().asnumpy())
+    np.testing.assert_array_equal(scratch.weight.asnumpy(), net.weight.data().asnumpy())
+
+
+@both_models
+def test_compiled_graph_computes_the_loss_and_accuracy_of_the_forward_pass(make):
+    # The training graph is compiled separately from forward(): it must compute the
+    # same cross-entropy, and mark exactly the examples whose argmax is the label.
+    model = make()
+    rng = np.random.RandomState(2)
+    x = nd.array(rng.rand(50, 784).astype(np.float32) * 30)  # large logits
+    y = nd.array(rng.randint(0, 10, 50).astype(np.float32))
+    loss, correct = model.loss_and_correct(x, y)
+    logits = model.forward(x)
+    np.testing.assert_allclose(loss.asnumpy(), reference_loss(logits.asnumpy(), y.asnumpy()),
+                               rtol=1e-5, atol=1e-5)
+    expected = logits.asnumpy().argmax(axis=1) == y.asnumpy()
+    assert 0 < expected.sum() < 50
+    np.testing.assert_array_equal(correct.asnumpy(), expected.astype(np.float32))
 
 
 def test_scratch_save_and_load(tmp_path):

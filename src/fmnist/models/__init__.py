@@ -1,12 +1,25 @@
 """The two softmax-regression models behind one small interface.
 
-A model has `forward(x) -> logits`, `loss(logits, labels) -> per-example loss`,
-`step(lr, batch_size)` (one SGD update from the recorded gradients), `predict_proba`
-and `save(path)`. Everything else about training lives in fmnist.train.
+A model has
+- `loss_and_correct(x, y) -> (loss, correct)`: per-example cross-entropy, recorded for
+  autograd, and 1.0 where the predicted class is the label (no gradient). Both come out of
+  one compiled MXNet graph, so a batch costs one engine call, not one per operator.
+- `step(lr, batch_size)`: one SGD update from the recorded gradients.
+- `forward(x) -> logits`, `predict_proba(x)`, `save(path)` and `load(path)`.
+Everything else about training (epochs, batches, metrics, timing, guards) is fmnist.train.
 """
 import mxnet as mx
+
+# Why compiled graphs use both flags: static_alloc plans memory once; static_shape skips
+# shape inference on every call (it redoes it only when the last, smaller batch comes).
+GRAPH_FLAGS = {"static_alloc": True, "static_shape": True}
 
 
 def seed_everything(seed: int) -> None:
     """MXNet draws initial weights from its own generator; numpy draws the batch order."""
     mx.random.seed(seed)
+
+
+def correct_predictions(F, logits, labels):
+    """1.0 where argmax(logits) is the label. BlockGrad: accuracy takes no part in backward."""
+    return F.BlockGrad(F.broadcast_equal(F.argmax(logits, axis=1), labels))

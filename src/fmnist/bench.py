@@ -1,0 +1,208 @@
+"""`make bench`: seconds per training epoch on the real data, in one process, for
+- the tutorial's loop as the tutorial writes it: Gluon's FashionMNIST dataset applying
+  `transform` to each item, DataLoader(batch 256, shuffle=True), W ~ N(0, 1), naive
+  softmax, and a host sync (`.asscalar()`) on every batch;
+- this pipeline's loop (fmnist.train) for both models;
+- numpy computing the forward pass and gradient over the same batches, already gathered:
+  the near-hardware bound on this machine.
+Prints a table of per-epoch medians; the last line is the summary for the Gluon model.
+"""
+import argparse
+import dataclasses
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon, nd
+
+from .data import Dataset
+from .labels import IMAGE_SIDE, NUM_CLASSES, NUM_FEATURES
+from .models.gluon import GluonSoftmax
+from .models.scratch import ScratchSoftmax, naive_cross_entropy
+from .params import load_params
+from .prepare import SPLITS, load_split, to_features
+from .train import batch_bounds, train
+
+DATASET_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+class LocalFashionMNIST(gluon.data.vision.FashionMNIST):
+    """Gluon's FashionMNIST as the tutorial uses it (uint8 NDArray storage, `transform`
+    applied to each item in __getitem__), filled by our IDX reader instead of its
+    downloader, which checks MXNet's own sha1s and fails offline."""
+
+    def __init__(self, raw_dir, transform):
+        self._raw_dir = raw_dir
+        super().__init__(root=str(raw_dir), train=True, transform=transform)
+
+    def _get_data(self):
+        images, labels = load_split(self._raw_dir, "train")
+        self._data = nd.array(images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE, 1), dtype=np.uint8)
+        self._label = labels.astype(np.int32)
+
+
+def tutorial_transform(data, label):
+    return data.astype(np.float32) / 255, label.astype(np.float32)
+
+
+def time_tutorial(raw_dir, epochs: int, lr: float, batch_size: int = 256) -> list[float]:
+    train_data = gluon.data.DataLoader(LocalFashionMNIST(raw_dir, tutorial_transform),
+                                       batch_size, shuffle=True)
+    weight, bias = nd.random.normal(shape=(NUM_FEATURES, NUM_CLASSES)), nd.random.normal(
+        shape=NUM_CLASSES)
+    for param in (weight, bias):
+        param.attach_grad()
+    seconds = []
+    for _ in range(epochs):
+        started, cumulative_loss = time.perf_counter(), 0.0
+        for data, label in train_data:
+            data = data.reshape((-1, NUM_FEATURES))
+            with autograd.record():
+                loss = naive_cross_entropy(nd.dot(data, weight) + bias, label)
+            loss.backward()
+            for param in (weight, bias):
+                param[:] = param - lr / batch_size * param.grad
+            cumulative_loss += nd.sum(loss).asscalar()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def numpy_epoch(x: np.ndarray, y: np.ndarray, weight, bias, bounds, lr: float) -> np.ndarray:
+    """Forward, stable cross-entropy, gradient and SGD step per batch; returns batch losses."""
+    losses = np.empty(len(bounds))
+    for i, (start, stop) in enumerate(bounds):
+        xb, yb, rows = x[start:stop], y[start:stop], np.arange(stop - start)
+        shifted = xb @ weight + bias
+        shifted -= shifted.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        total = exp.sum(axis=1, keepdims=True)
+        losses[i] = (np.log(total[:, 0]) - shifted[rows, yb]).sum()
+        grad = exp / total
+        grad[rows, yb] -= 1
+        weight -= lr / len(yb) * (xb.T @ grad)
+        bias -= lr / len(yb) * grad.sum(axis=0)
+    return losses
+
+
+def time_numpy(data: Dataset, epochs: int, lr: float, batch_size: int, seed: int) -> list[float]:
+    rng = np.random.RandomState(seed)
+    weight = (rng.randn(NUM_FEATURES, NUM_CLASSES) * 0.01).astype(np.float32)
+    bias = np.zeros(NUM_CLASSES, np.float32)
+    bounds = batch_bounds(len(data.train_y), batch_size)
+    seconds = []
+    for _ in range(epochs):
+        order = rng.permutation(len(data.train_y))
+        x, y = data.train_x[order], data.train_y[order]  # gathered outside the timing
+        started = time.perf_counter()
+        numpy_epoch(x, y, weight, bias, bounds, lr)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def time_pipeline(model, data: Dataset, train_params) -> list[float]:
+    return [stats.seconds for stats in train(model, data, train_params, on_epoch=lambda s: None)]
+
+
+def profile_pipeline(model, data: Dataset, train_params, top: int = 8) -> str:
+    """mx.profiler's busiest operators (the engine's worker thread) and C API calls (the
+    Python thread) over the second epoch of a run (and its test-accuracy pass)."""
+    def start_after_first_epoch(stats):
+        if stats.epoch == 1:
+            mx.profiler.set_state("run")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
+                               filename=str(Path(tmp) / "profile.json"))
+        train(model, data, dataclasses.replace(train_params, epochs=2), start_after_first_epoch)
+        mx.profiler.set_state("stop")
+        stats = json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]
+    lines = []
+    for section in ("operator", "MXNET_C_API"):
+        busiest = sorted(stats[section].items(), key=lambda item: -item[1]["Total"])[:top]
+        lines += [f"  {section:<12}{name[:60]:<62}{row['Count']:>7}{row['Total']:>10.1f} ms"
+                  for name, row in busiest]
+    return "\n".join(lines)
+
+
+def default_raw_dir() -> Path:
+    fetched = Path("data/raw")
+    return fetched if (fetched / "train-images-idx3-ubyte.gz").is_file() else Path(DATASET_DIR)
+
+
+def load_real_data(raw_dir) -> Dataset:
+    """What the preprocess stage makes, made here from the same files with the same code."""
+    arrays = {}
+    for split, prefix in SPLITS.items():
+        images, labels = load_split(raw_dir, prefix)
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = to_features(images), labels.astype(np.int32)
+    return Dataset(**arrays)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+def report(timings: dict, n: int) -> None:
+    """One row per loop; "first" is its first epoch measured (warm-up included)."""
+    print(f"{'loop':<44}{'median s/epoch':>15}{'first':>8}{'epochs':>8}{'samples/s':>11}")
+    for name, seconds in timings.items():
+        median = statistics.median(seconds)
+        print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}{n / median:>11,.0f}")
+    tutorial, gluon_model, bound = (statistics.median(timings[k]) for k in (TUTORIAL, GLUON, NUMPY))
+    print(f"speedup_vs_tutorial={tutorial / gluon_model:.1f} "
+          f"ratio_to_numpy_bound={gluon_model / bound:.2f} peak_rss_mb={peak_rss_mb():.0f}")
+
+
+TUTORIAL = "tutorial (per-item transform, DataLoader)"
+NUMPY = "numpy forward+gradient bound"
+GLUON = "pipeline, gluon (hybridized)"
+PIPELINES = {
+    "pipeline, scratch": lambda params, train_params: ScratchSoftmax.create(
+        params.scratch, train_params),
+    GLUON: lambda params, train_params: GluonSoftmax.create(params.gluon, train_params),
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--raw-dir", type=Path, default=default_raw_dir(),
+                        help="the four IDX .gz files (default: data/raw if fetched, else "
+                             f"{DATASET_DIR})")
+    parser.add_argument("--tutorial-epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the fast loops take turns, so a burst of load on a shared "
+                             "machine hits them alike")
+    parser.add_argument("--epochs", type=int, default=4, help="per fast loop and round")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print mx.profiler's view of one epoch of each model")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    params = load_params()
+    train_params = dataclasses.replace(params.train, epochs=args.epochs)
+    data = load_real_data(args.raw_dir)
+    timings = {name: [] for name in PIPELINES} | {NUMPY: []}
+    for _ in range(args.rounds):
+        for name, create in PIPELINES.items():
+            timings[name] += time_pipeline(create(params, train_params), data, train_params)
+        timings[NUMPY] += time_numpy(data, args.epochs, params.train.lr,
+                                     params.train.batch_size, params.train.seed)
+    # Last: its millions of short-lived NDArrays slowed the fast loops run after it.
+    timings[TUTORIAL] = time_tutorial(args.raw_dir, args.tutorial_epochs, params.train.lr)
+    if args.profile:
+        for name, create in PIPELINES.items():
+            print(f"{name}, mx.profiler over one epoch:")
+            print(profile_pipeline(create(params, train_params), data, train_params))
+    report(timings, len(data.train_y))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The exported Gluon model (symbol JSON + params) predicts what the trained net predicts,
+loaded without our code by gluon.SymbolBlock.imports."""
+import numpy as np
+import pytest
+from mxnet import gluon, nd
+
+from conftest import synthetic_split
+from fmnist.data import Dataset
+from fmnist.models.gluon import GluonSoftmax
+from fmnist.params import GluonParams, TrainParams
+from fmnist.train import train
+
+TRAIN = TrainParams(batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0,
+                    weight_decay=0.0, seed=7)
+GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=())
+
+
+def small_data() -> Dataset:
+    (train_x, train_y), (test_x, test_y) = synthetic_split(300, 0), synthetic_split(100, 1)
+    flat = [(x.reshape(len(x), -1) / np.float32(255)).astype(np.float32) for x in (train_x, test_x)]
+    return Dataset(flat[0], train_y.astype(np.int32), flat[1], test_y.astype(np.int32))
+
+
+# MXNet warns that it cannot infer the input's type until it sees one; it then does.
+@pytest.mark.filterwarnings("ignore:Cannot decide type:UserWarning")
+def test_exported_model_gives_the_trained_predictions(tmp_path):
+    data = small_data()
+    model = GluonSoftmax.create(GLUON, TRAIN)
+    train(model, data, TRAIN, on_epoch=lambda stats: None)
+    model.export(tmp_path / "gluon")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gluon-0000.params",
+                                                          "gluon-symbol.json"]
+
+    imported = gluon.SymbolBlock.imports(str(tmp_path / "gluon-symbol.json"), ["data"],
+                                         str(tmp_path / "gluon-0000.params"))
+    x = nd.array(data.test_x)
+    trained_logits = model.forward(x).asnumpy()
+    np.testing.assert_array_equal(imported(x).asnumpy(), trained_logits)
+    # A trained model, not an untrained one that would agree just as well.
+    assert (trained_logits.argmax(axis=1) == data.test_y).mean() > 0.5
+
+
+def test_saved_parameters_give_the_trained_predictions(tmp_path):
+    # evaluate and render load models/gluon.params this way.
+    data = small_data()
+    model = GluonSoftmax.create(GLUON, TRAIN)
+    train(model, data, TRAIN, on_epoch=lambda stats: None)
+    model.save(tmp_path / "gluon.params")
+    loaded = GluonSoftmax.load(tmp_path / "gluon.params")
+    np.testing.assert_array_equal(loaded.predict_proba(data.test_x),
+                                  model.predict_proba(data.test_x))
