@@ -199,5 +199,5 @@ def test_repro_with_two_workers_reports_their_accuracy(small_project):
     output = project.dvc("repro").stdout
     assert "2 workers ended with identical weights" in output
     metrics = json.loads(project.dvc("metrics", "show", "--json").stdout)
-    accuracy = metrics[""]["data"]["metrics/evaluate.json"]["data"]["gluon"]["test_accuracy"]
+    accuracy = metrics[""]["data"]["metrics/test_accuracy.json"]["data"]["gluon"]
     assert accuracy >= 0.85

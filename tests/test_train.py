@@ -17,7 +17,8 @@ from fmnist.train import DivergenceError, check_divergence, train
 TRAIN = TrainParams(batch_size=32, epochs=2, lr=0.1, lr_schedule="constant", momentum=0.0,
                     weight_decay=0.0, seed=5)
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
-GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=())
+GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
+                    timeout_s=600.0)
 MODELS = {"scratch": lambda train_params: ScratchSoftmax.create(SCRATCH, train_params),
           "gluon": lambda train_params: GluonSoftmax.create(GLUON, train_params)}
 
@@ -136,4 +137,5 @@ def test_a_diverging_stage_fails_with_the_location_and_writes_no_model(small_pro
     assert "lower train.lr (now 1000) in params.yaml" in result.stderr
     assert "Traceback" not in result.stderr
     models = project.root / "models"
-    assert not (models.exists() and list(models.iterdir())), list(models.iterdir())
+    written = [p.name for p in models.glob("*")] if models.exists() else []
+    assert written in ([], [".gitignore"]), written  # DVC's own .gitignore may be there

@@ -56,7 +56,7 @@ class GluonParams:
     kvstore: str         # "local" (one process) or "dist_sync" (MXNet parameter server)
     workers: int
     hosts: tuple         # hosts for dist_sync workers 1..; empty means loopback
-    timeout_s: float = 600.0  # a dist_sync job still running after this is stopped
+    timeout_s: float     # a dist_sync job still running after this is stopped
 
 
 @dataclass(frozen=True)
