@@ -28,8 +28,8 @@ def main() -> None:
     from fmnist.models.gluon import GluonSoftmax
     from fmnist.stage_train import run_training
     model = GluonSoftmax.create(params.gluon, params.train)
-    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir, args.timing)
-    model.export(args.export_prefix)
+    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir, args.timing,
+                 args.export_prefix)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import mxnet as mx
 from ..data import Dataset, load_prepared
 from ..models.gluon import GluonSoftmax
 from ..params import load_params
-from ..tracking import write_history, write_timing
+from ..stage_train import write_outputs
 from ..train import train
 from . import DistributedError, per_worker_batch_size
 
@@ -87,7 +87,5 @@ def run_worker(index: int, prepared_dir, model_path, export_prefix, live_dir, ti
                     on_epoch=lambda s: print(s.line(), flush=True) if writer else None)
     print(f"final weights sha256 {weights_digest(model.net)}", flush=True)
     if writer:  # all workers hold the same weights; one writes, atomically
-        model.save(model_path)
-        write_history(history, live_dir)  # loss and train accuracy: over worker 0's shard
-        write_timing(history, timing_path)
-        model.export(export_prefix)
+        # (loss and train accuracy in the history are over worker 0's shard)
+        write_outputs(model, history, model_path, live_dir, timing_path, export_prefix)

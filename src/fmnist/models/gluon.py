@@ -1,6 +1,7 @@
 """Softmax regression with Gluon: Dense(10), SoftmaxCrossEntropyLoss, Trainer('sgd'),
 hybridized."""
 import os
+import tempfile
 from pathlib import Path
 
 import mxnet as mx
@@ -81,21 +82,16 @@ class GluonSoftmax:
         with atomic_path(path) as tmp:
             self.net.save_parameters(str(tmp))
 
-    def export(self, prefix) -> None:
-        """Symbol JSON + params (`<prefix>-symbol.json`, `<prefix>-0000.params`), loadable
-        without this code by gluon.SymbolBlock.imports."""
-        prefix = Path(prefix)
-        prefix.parent.mkdir(parents=True, exist_ok=True)
+    def export(self, symbol_path, params_path) -> None:
+        """Symbol JSON + params, loadable without this code by gluon.SymbolBlock.imports."""
         self.forward(nd.zeros((1, NUM_FEATURES)))  # export needs the net's own graph built
-        # Written under a temporary prefix, then renamed: never a half-written export.
-        staging = prefix.with_name(f".{prefix.name}.tmp-{os.getpid()}")
-        try:
-            self.net.export(str(staging))
-            for suffix in EXPORT_SUFFIXES:
-                os.replace(f"{staging}{suffix}", f"{prefix}{suffix}")
-        finally:
-            for suffix in EXPORT_SUFFIXES:
-                Path(f"{staging}{suffix}").unlink(missing_ok=True)
+        # HybridBlock.export only takes a prefix: export into a private directory, then
+        # move each file into place atomically.
+        with tempfile.TemporaryDirectory(dir=Path(symbol_path).parent, prefix=".export-") as tmp:
+            self.net.export(f"{tmp}/net")
+            for written, final in zip(EXPORT_SUFFIXES, (symbol_path, params_path)):
+                with atomic_path(final) as staged:
+                    os.replace(f"{tmp}/net{written}", staged)
 
     @classmethod
     def load(cls, path) -> "GluonSoftmax":
@@ -107,3 +103,7 @@ class GluonSoftmax:
                               "rerun the train_gluon stage") from None
         return cls(net)
 
+
+def export_paths(prefix) -> tuple[str, str]:
+    """Where `--export-prefix models/gluon` puts the symbol JSON and the params."""
+    return tuple(f"{prefix}{suffix}" for suffix in EXPORT_SUFFIXES)
