@@ -82,11 +82,13 @@ def check_page_renders(html_dir, tmp_path) -> str:
     assert rendered_charts(dom) == list(CHARTS), rendered_charts(dom)
     assert len(re.findall(r'<(?:svg|canvas)[^>]*class="marks"', dom)) == len(CHARTS)
     for chart in CHARTS[3:]:
+        # Every test class is on the true-class axis; a class no image was predicted as is
+        # missing from the predicted-class axis, the others keep their order.
         class_axes = [labels for labels in axis_label_lists(dom, chart)
-                      if set(labels) == set(CLASS_NAMES)]
-        assert len(class_axes) >= 2, (chart, axis_label_lists(dom, chart))  # x and y
+                      if len(labels) > 1 and set(labels) <= set(CLASS_NAMES)]
+        assert len(class_axes) >= 2 and list(CLASS_NAMES) in class_axes, (chart, class_axes)
         for labels in class_axes:
-            assert labels == list(CLASS_NAMES)
+            assert labels == [name for name in CLASS_NAMES if name in labels]
     screenshot = tmp_path / f"{html_dir.name}.png"
     run_chromium(page, tmp_path, f"--screenshot={screenshot}")
     assert screenshot.stat().st_size > 10_000
