@@ -22,7 +22,7 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
                            for arg in ("-S", f"{key}={','.join(values)}")]).stdout
     assert queued.count("Queued experiment") == 4, queued
     try:
-        project.dvc("exp", "run", "--run-all", "-j", "1", timeout=300)
+        project.dvc("exp", "run", "--run-all", "-j", "2", timeout=300)
     finally:
         project.dvc("queue", "stop", "--kill", check=False)  # no worker outlives the test
 
@@ -53,6 +53,6 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
 
 def test_docs_show_the_sweep_commands():
     docs = DOCS.read_text()
-    for command in ("dvc exp run --queue -S", "dvc exp run --run-all",
+    for command in ("dvc exp run --queue -S", "dvc exp run --run-all -j 2",
                     f"dvc exp show --md --drop '.*' --keep '{NARROW_TABLE[3]}'"):
         assert command in docs, command
