@@ -13,7 +13,7 @@ from fmnist.train import train
 TRAIN = TrainParams(batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0,
                     weight_decay=0.0, seed=7)
 GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
-                    timeout_s=600.0)
+                    ssh_config="", timeout_s=600.0)
 
 
 def small_data() -> Dataset:

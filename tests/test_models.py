@@ -10,7 +10,7 @@ TRAIN = TrainParams(batch_size=4, epochs=1, lr=0.1, lr_schedule="constant", mome
                     weight_decay=0.0, seed=3)
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
 GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
-                    timeout_s=600.0)
+                    ssh_config="", timeout_s=600.0)
 both_models = pytest.mark.parametrize("make", [lambda: ScratchSoftmax.create(SCRATCH, TRAIN),
                                                lambda: GluonSoftmax.create(GLUON, TRAIN)],
                                       ids=["scratch", "gluon"])

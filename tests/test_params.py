@@ -104,7 +104,8 @@ def test_a_missing_key_names_it_and_the_keys_needed():
     raw = copy.deepcopy(GOOD)
     del raw["gluon"]["init"]
     with pytest.raises(ParamsError, match="^params: missing key gluon.init; 'gluon' needs all "
-                                          "of: init, init_scale, kvstore, workers, hosts, timeout_s$"):
+                                          "of: init, init_scale, kvstore, workers, hosts, "
+                                          "ssh_config, timeout_s$"):
         parse_params(raw)
 
 

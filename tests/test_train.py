@@ -18,7 +18,7 @@ TRAIN = TrainParams(batch_size=32, epochs=2, lr=0.1, lr_schedule="constant", mom
                     weight_decay=0.0, seed=5)
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
 GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
-                    timeout_s=600.0)
+                    ssh_config="", timeout_s=600.0)
 MODELS = {"scratch": lambda train_params: ScratchSoftmax.create(SCRATCH, train_params),
           "gluon": lambda train_params: GluonSoftmax.create(GLUON, train_params)}
 

@@ -3,7 +3,10 @@
 A bad value gives one FmnistError naming the key, what was found and what is allowed.
 """
 import dataclasses
+import ipaddress
+import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -56,6 +59,7 @@ class GluonParams:
     kvstore: str         # "local" (one process) or "dist_sync" (MXNet parameter server)
     workers: int
     hosts: tuple         # hosts for dist_sync workers 1..; empty means loopback
+    ssh_config: str      # ssh -F file for reaching the hosts; "" means ssh's own (~/.ssh/config)
     timeout_s: float     # a dist_sync job still running after this is stopped
 
 
@@ -97,6 +101,29 @@ def mirror_kind(mirror) -> str | None:
     return "dir" if not parts.scheme else None
 
 
+HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def is_host(name) -> bool:
+    """An IPv4 address or an RFC 1123 host name (which an ssh config alias may also be).
+    Never a leading '-', which ssh would read as an option (-oProxyCommand=... runs a
+    command); no IPv6 address, because MXNet's parameter server (ps-lite) cannot bind one."""
+    if not isinstance(name, str):
+        return False
+    try:
+        ipaddress.IPv4Address(name)
+        return True
+    except ValueError:
+        pass
+    labels = name.split(".")
+    return (len(name) <= 253 and all(HOST_LABEL.fullmatch(label) for label in labels)
+            and not labels[-1].isdigit())  # 1.2.3.999 is neither a name nor an address
+
+
+def _are_hosts(v) -> bool:
+    return all(is_host(h) for h in v) and len({h.lower() for h in v}) == len(v)
+
+
 def _is_sha256_map(v) -> bool:
     return set(v) == set(DATA_FILES) and all(
         isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h)
@@ -123,8 +150,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("gluon", "init_scale"): NON_NEGATIVE,
     ("gluon", "kvstore"): one_of("local", "dist_sync"),
     ("gluon", "workers"): at_least(1),
-    ("gluon", "hosts"): Rule(lambda v: all(isinstance(h, str) and h for h in v),
-                             "a list of host names"),
+    ("gluon", "hosts"): Rule(_are_hosts, "a list of distinct host names (RFC 1123, such as "
+                             "node-2 or node-2.example.org; ssh config aliases of that form "
+                             "too) or IPv4 addresses; IPv6 addresses are not supported by "
+                             "MXNet's parameter server"),
+    ("gluon", "ssh_config"): Rule(lambda v: "\0" not in v,
+                                  "'' (ssh's own ~/.ssh/config) or the path of an ssh config "
+                                  "file, given to ssh as -F"),
     ("gluon", "timeout_s"): POSITIVE,
 }
 
@@ -203,3 +235,10 @@ def load_params(path="params.yaml") -> Params:
     except yaml.YAMLError as exc:
         raise ParamsError(f"params: {path} is not valid YAML: {exc}") from None
     return parse_params(raw)
+
+
+def params_json(params: Params) -> str:
+    """The resolved params as JSON, read back by parse_params(json.loads(...)): how a
+    dist_sync launcher gives its params to workers on other hosts, which have their own
+    params.yaml (or none that matches, for `dvc exp run -S` or a --temp experiment)."""
+    return json.dumps(dataclasses.asdict(params), sort_keys=True)
