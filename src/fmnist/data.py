@@ -1,4 +1,6 @@
-"""Load the prepared arrays (never with pickle)."""
+"""Load the prepared arrays (never with pickle); the manifest that identifies them."""
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -6,6 +8,10 @@ import numpy as np
 
 from . import FmnistError
 from .labels import NUM_FEATURES
+
+
+ARRAYS = ("train_x", "train_y", "test_x", "test_y")
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -19,7 +25,7 @@ class Dataset:
 def load_prepared(prepared_dir) -> Dataset:
     prepared_dir = Path(prepared_dir)
     arrays = {}
-    for name in ("train_x", "train_y", "test_x", "test_y"):
+    for name in ARRAYS:
         path = prepared_dir / f"{name}.npy"
         try:
             arrays[name] = np.load(path, allow_pickle=False)
@@ -35,3 +41,25 @@ def load_prepared(prepared_dir) -> Dataset:
             raise FmnistError(f"{prepared_dir}: {split} arrays have shapes {x.shape} and {y.shape}, "
                               f"expected (N, {NUM_FEATURES}) and (N,); rerun preprocess")
     return Dataset(**arrays)
+
+
+def write_manifest(prepared_dir) -> None:
+    """manifest.json beside the arrays: each .npy file's sha256, as written. Preprocess
+    writes it with them, so that comparing prepared data (two hosts of a dist_sync job)
+    costs one small file, not 188 MB."""
+    prepared_dir = Path(prepared_dir)
+    files = {}
+    for name in ARRAYS:
+        with open(prepared_dir / f"{name}.npy", "rb") as array_file:
+            files[f"{name}.npy"] = hashlib.file_digest(array_file, "sha256").hexdigest()
+    (prepared_dir / MANIFEST).write_text(json.dumps({"sha256": files}, indent=2) + "\n")
+
+
+def prepared_digest(prepared_dir) -> str:
+    """sha256 of the manifest: equal digests mean the same prepared arrays."""
+    path = Path(prepared_dir) / MANIFEST
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise FmnistError(f"{path}: missing (preprocess writes it with the arrays); rerun "
+                          "the preprocess stage (dvc repro -f preprocess)") from None

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
+from .data import write_manifest
 from .idx import IMAGES, LABELS, IdxError, read_idx_gz
 
 SPLITS = {"train": "train", "test": "t10k"}
@@ -36,7 +37,8 @@ def to_features(images: np.ndarray) -> np.ndarray:
 
 
 def prepare(raw_dir, prepared_dir) -> dict:
-    """Write {train,test}_{x,y}.npy into prepared_dir at once; return the split sizes."""
+    """Write {train,test}_{x,y}.npy and their manifest into prepared_dir at once; return the
+    split sizes."""
     arrays = {}
     for split, prefix in SPLITS.items():
         images, labels = load_split(raw_dir, prefix)
@@ -46,4 +48,5 @@ def prepare(raw_dir, prepared_dir) -> dict:
         staging.mkdir()
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", array, allow_pickle=False)
+        write_manifest(staging)
     return {split: len(arrays[f"{split}_y"]) for split in SPLITS}
