@@ -8,6 +8,7 @@ import sys
 
 from fmnist import FmnistError
 from fmnist.cli import run_stage
+from fmnist.distributed import check_hosts
 from fmnist.params import load_params
 
 
@@ -17,10 +18,11 @@ def main() -> None:
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
     params = load_params()
+    check_hosts(params.gluon.workers, params.gluon.hosts)
     if params.gluon.kvstore == "dist_sync":
         # Imported here: the launcher process itself never needs MXNet.
         from fmnist.distributed.launcher import train_on_parameter_server
-        train_on_parameter_server(params.gluon, params.train, sys.argv[1:])
+        train_on_parameter_server(params, args.prepared_dir, sys.argv[1:])
         return
     if params.gluon.workers != 1:
         raise FmnistError(f"gluon.workers is {params.gluon.workers} but gluon.kvstore is local "

@@ -12,9 +12,9 @@ import hashlib
 
 import mxnet as mx
 
-from ..data import Dataset, load_prepared
+from ..data import Dataset, load_prepared, prepared_digest
 from ..models.gluon import GluonSoftmax
-from ..params import load_params
+from ..params import Params
 from ..stage_train import write_outputs
 from ..train import train
 from . import DistributedError, per_worker_batch_size
@@ -65,11 +65,24 @@ def weights_digest(net) -> str:
     return digest.hexdigest()
 
 
-def run_worker(index: int, prepared_dir, model_path, export_prefix, live_dir, timing_path):
+def check_same_data(prepared_dir, launchers_digest: str) -> None:
+    """Workers on other hosts read their own copy of the prepared data: it must be the
+    launcher's, or the shards (and step counts) silently differ."""
+    digest = prepared_digest(prepared_dir)
+    if digest != launchers_digest:
+        raise DistributedError(
+            f"{prepared_dir} on this worker's host is not the launcher's (manifest sha256 "
+            f"{digest[:12]}... here, {launchers_digest[:12]}... there); give every host the "
+            "same prepared data: `make pull` from the shared DVC remote, or a shared file system")
+
+
+def run_worker(index: int, params: Params, data_digest: str, prepared_dir, model_path,
+               export_prefix, live_dir, timing_path):
     """index: this worker's place in the job (0..N-1), given by the launcher. It picks the
     shard (not ps-lite's rank, which the scheduler hands out in no fixed order), so the
-    same params give the same files; worker 0 writes them."""
-    params = load_params()
+    same params give the same files; worker 0 writes them. params and data_digest are the
+    launcher's; checked before joining, so a mismatch ends the job before any training."""
+    check_same_data(prepared_dir, data_digest)
     kvstore = mx.kv.create("dist_sync")  # blocks until the whole job has registered
     workers = kvstore.num_workers
     if not 0 <= index < workers:
