@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 
 import mxnet as mx
+from mxnet import nd
 
 from ..data import Dataset, load_prepared, prepared_digest
 from ..models.gluon import GluonSoftmax
@@ -34,22 +35,41 @@ def shard(data: Dataset, index: int, workers: int) -> Dataset:
 
 class WorkerModel:
     """GluonSoftmax on one worker. The batch train() passes is this worker's part only;
-    the update uses the sum of all workers' gradients, exchanged through the kvstore."""
+    the update uses the sum of all workers' gradients, exchanged through the kvstore.
 
-    def __init__(self, model: GluonSoftmax, kvstore):
-        self.model, self.kvstore, self.workers = model, kvstore, kvstore.num_workers
+    The sum is made here, in a fixed order, not on the server: the server adds pushes in the
+    order they arrive, and float addition is not associative, so with 3 workers every run
+    ended with other weights. Each worker pushes an (N, ...) array holding its gradient in
+    its own row and zeros in the others; the server's sum of those is exact (x + 0 = x) and
+    holds every worker's gradient as it was, and every worker sums the rows in row order."""
+
+    def __init__(self, model: GluonSoftmax, kvstore, index: int):
+        self.model, self.kvstore, self.index = model, kvstore, index
+        self.workers = kvstore.num_workers
         self.params = list(model.net.collect_params().values())
+        self.rows = []  # per param: (N, ...) for the exchange
         for key, param in enumerate(self.params):
             kvstore.init(key, param.data())  # the server keeps rank 0's value...
             kvstore.pull(key, out=param.data())  # ...and every worker starts from it
+            self.rows.append(nd.zeros((self.workers, *param.shape), dtype=param.dtype))
+            kvstore.init(self._rows_key(key), self.rows[key])
+
+    def _rows_key(self, key: int) -> int:
+        return len(self.params) + key
 
     def step(self, lr: float, batch_size: int) -> None:
         # Separate push and pull, not pushpull (what gluon.Trainer uses with a kvstore):
         # with pushpull, MXNet 1.9.1's server sometimes answers with a sum it has not
         # finished, and the run diverges (seen in 3 of 8 runs on 60k examples).
-        for key, param in enumerate(self.params):
-            self.kvstore.push(key, param.grad(), priority=-key)
-            self.kvstore.pull(key, out=param.grad(), priority=-key)
+        # The pull fills `rows` with every worker's row (with one device MXNet also uses the
+        # pushed array as its receive buffer): the other rows are zeroed again before a push.
+        for key, (param, rows) in enumerate(zip(self.params, self.rows)):
+            rows[:] = 0
+            rows[self.index] = param.grad()
+            self.kvstore.push(self._rows_key(key), rows, priority=-key)
+            self.kvstore.pull(self._rows_key(key), out=rows, priority=-key)
+        for param, rows in zip(self.params, self.rows):
+            nd.sum(rows, axis=0, out=param.grad())
         # Shards and per-worker batches are equal, so every worker's i-th batch has this size.
         self.model.step(lr, batch_size * self.workers)
 
@@ -94,7 +114,8 @@ def run_worker(index: int, params: Params, data_digest: str, prepared_dir, model
           f"batches of {train_params.batch_size}", flush=True)
     # Same seed everywhere: the same order of batches within each shard. The trainer has no
     # kvstore of its own: it updates locally from the summed gradients WorkerModel pulls.
-    model = WorkerModel(GluonSoftmax.create(params.gluon, train_params, kvstore=None), kvstore)
+    model = WorkerModel(GluonSoftmax.create(params.gluon, train_params, kvstore=None), kvstore,
+                        index)
     writer = index == 0
     history = train(model, data, train_params,
                     on_epoch=lambda s: print(s.line(), flush=True) if writer else None)
