@@ -16,12 +16,13 @@ import pytest
 import yaml
 
 from conftest import PROJECT, REAL_DATA
-from fmnist.data import load_prepared
-from fmnist.distributed import DistributedError, per_worker_batch_size
-from fmnist.distributed.launcher import plan_nodes, ssh_argv
+from fmnist.data import load_prepared, prepared_digest, write_manifest
+from fmnist.distributed import DistributedError, check_hosts, per_worker_batch_size
+from fmnist.distributed.launcher import plan_nodes, run_job
+from fmnist.distributed.ssh import SSH_OPTIONS, Route, remote_command, ssh_argv
 from fmnist.distributed.worker import shard
 from fmnist.models.gluon import GluonSoftmax
-from fmnist.params import parse_params
+from fmnist.params import params_json, parse_params
 from fmnist.prepare import SPLITS, load_split, to_features
 from fmnist.train import train
 
@@ -43,6 +44,7 @@ def prepared(tmp_path_factory):
         images, labels = load_split(REAL_DATA, prefix)
         np.save(directory / f"{split}_x.npy", to_features(images[:10_000]), allow_pickle=False)
         np.save(directory / f"{split}_y.npy", labels[:10_000].astype(np.int32), allow_pickle=False)
+    write_manifest(directory)
     return directory
 
 
@@ -55,6 +57,7 @@ def workspace(tmp_path, prepared, train=None, gluon=None):
                             **(train or {})})
     params["gluon"].update({"kvstore": "dist_sync", "workers": 2, "timeout_s": 120,
                             **(gluon or {})})  # a hung job ends by itself
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "prepared").symlink_to(prepared)
     return tmp_path
@@ -173,10 +176,13 @@ def test_the_global_batch_must_split_evenly():
 
 
 def test_placement_keeps_worker_0_here_and_spreads_the_rest():
-    nodes = plan_nodes(4, 1, ("127.0.0.1", "localhost"), ["--model", "m"])
-    assert [(n.name, n.host) for n in nodes] == [
-        ("scheduler", None), ("server 0", None), ("worker 0", None),
-        ("worker 1", "127.0.0.1"), ("worker 2", "localhost"), ("worker 3", "127.0.0.1")]
+    routes = {"a": Route(here="10.0.0.1", there="10.0.0.2"),
+              "b": Route(here="10.0.1.1", there="10.0.1.2")}
+    nodes = plan_nodes(4, 1, routes, ["--model", "m"])
+    assert [(n.name, n.host, n.address) for n in nodes] == [
+        ("scheduler", None, "10.0.0.1"), ("server 0", None, "10.0.0.1"),
+        ("worker 0", None, "10.0.0.1"), ("worker 1", "a", "10.0.0.2"),
+        ("worker 2", "b", "10.0.1.2"), ("worker 3", "a", "10.0.0.2")]
     assert nodes[3].argv == (sys.executable, "-m", "fmnist.distributed", "worker",
                              "--model", "m", "--index", "1")
 
@@ -184,12 +190,47 @@ def test_placement_keeps_worker_0_here_and_spreads_the_rest():
 def test_the_ssh_command_runs_in_the_same_directory_with_the_job_environment(tmp_path):
     directory = tmp_path / "a dir with 'quotes' and spaces"
     directory.mkdir()
-    argv = ssh_argv("host", {"DMLC_ROLE": "worker", "ODD": "a b'c"}, str(directory),
-                    [sys.executable, "-c", "import os; print(os.getcwd(), os.environ['ODD'])"])
-    assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "-tt", "host"]
+    command = remote_command(str(directory), {"DMLC_ROLE": "worker", "ODD": "a b'c"},
+                             [sys.executable, "-c",
+                              "import os; print(os.getcwd(), os.environ['ODD'])"])
+    argv = ssh_argv("host", "my ssh config", command)
+    assert argv == ["ssh", *SSH_OPTIONS, "-F", "my ssh config", "--", "host", command]
+    assert ssh_argv("host", "", command) == ["ssh", *SSH_OPTIONS, "--", "host", command]
     # What the remote shell would run, run here by a shell.
     out = subprocess.run(["sh", "-c", argv[-1]], capture_output=True, text=True, check=True)
     assert out.stdout == f"{directory} a b'c\n"
+
+
+def test_a_host_list_that_leaves_a_host_without_a_worker_is_refused():
+    check_hosts(3, ("a", "b"))
+    check_hosts(5, ("a", "b"))  # round-robin: two workers each
+    with pytest.raises(DistributedError, match=r"^gluon.hosts lists 2 host\(s\) but only 1 "
+                                               r"worker\(s\) run on other hosts"):
+        check_hosts(2, ("a", "b"))
+    with pytest.raises(DistributedError, match=r"lists 1 host\(s\) but only 0 worker"):
+        check_hosts(1, ("a",))
+
+
+def test_a_worker_that_finishes_early_stops_the_job_and_says_so(tmp_path, prepared, monkeypatch):
+    """Worker 1 gets 1 epoch where worker 0 gets 100,000. Worker 1 reports its weights and
+    then waits at ps-lite's exit barrier (MXNet 1.9.1 does not let it exit 0), while worker 0
+    waits for its pushes: neither would ever end by itself."""
+    directory = workspace(tmp_path, prepared, train={"epochs": 100_000})
+    monkeypatch.chdir(directory)
+    params = parse_params(yaml.safe_load((directory / "params.yaml").read_text()))
+    short = replace(params, train=replace(params.train, epochs=1))
+
+    def worker_args(p):
+        return [*STAGE_FLAGS, "--params", params_json(p), "--data-digest",
+                prepared_digest(prepared)]
+    nodes = plan_nodes(2, 1, {}, worker_args(params))
+    nodes[3] = replace(nodes[3], argv=plan_nodes(2, 1, {}, worker_args(short))[3].argv)
+    started = time.monotonic()
+    with pytest.raises(DistributedError) as failure:
+        run_job(nodes, timeout_s=120)
+    assert re.search(r"worker 1 \(pid \d+\) finished training but worker 0 had not 5 s later "
+                     r"\(every worker must make the same number of steps", str(failure.value))
+    assert time.monotonic() - started < 40, "the job should not wait for its time limit"
 
 
 def test_repro_with_two_workers_reports_their_accuracy(small_project):
