@@ -65,7 +65,7 @@ def weights_digest(net) -> str:
     return digest.hexdigest()
 
 
-def run_worker(index: int, prepared_dir, model_path, export_prefix, live_dir, timing_path):
+def run_worker(index: int, prepared_dir, model_path, export_prefix, live_dir):
     """index: this worker's place in the job (0..N-1), given by the launcher. It picks the
     shard (not ps-lite's rank, which the scheduler hands out in no fixed order), so the
     same params give the same files; worker 0 writes them."""
@@ -88,4 +88,4 @@ def run_worker(index: int, prepared_dir, model_path, export_prefix, live_dir, ti
     print(f"final weights sha256 {weights_digest(model.net)}", flush=True)
     if writer:  # all workers hold the same weights; one writes, atomically
         # (loss and train accuracy in the history are over worker 0's shard)
-        write_outputs(model, history, model_path, live_dir, timing_path, export_prefix)
+        write_outputs(model, history, model_path, live_dir, export_prefix)
