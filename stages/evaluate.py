@@ -4,9 +4,10 @@ import argparse
 
 from fmnist.cli import run_stage
 from fmnist.data import load_prepared
-from fmnist.evaluate import (load_histories, load_models, metric_files, predict_all,
-                             save_probabilities, write_metric_files, write_predicted_classes)
+from fmnist.evaluate import (load_models, metric_files, predict_all, write_metric_files,
+                             write_predicted_classes)
 from fmnist.params import load_params
+from fmnist.results import load_histories, save_probabilities
 
 FLAGS = ("--prepared-dir", "--scratch-model", "--gluon-model", "--scratch-live", "--gluon-live",
          "--metrics-dir", "--predicted-classes-dir", "--probabilities-dir")

@@ -6,7 +6,7 @@ from pathlib import Path
 from fmnist import figures
 from fmnist.cli import run_stage
 from fmnist.data import load_prepared
-from fmnist.evaluate import confusion_matrices, load_histories, load_probabilities
+from fmnist.results import confusion_matrices, load_histories, load_probabilities
 from fmnist.metrics import confidently_wrong
 from fmnist.params import load_params
 

@@ -14,7 +14,7 @@ from fmnist.params import load_params
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir", "--timing"):
+    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
     params = load_params()
@@ -30,7 +30,7 @@ def main() -> None:
     from fmnist.models.gluon import GluonSoftmax
     from fmnist.stage_train import run_training
     model = GluonSoftmax.create(params.gluon, params.train)
-    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir, args.timing,
+    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir,
                  args.export_prefix)
 
 

@@ -9,12 +9,12 @@ from fmnist.stage_train import run_training
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for flag in ("--prepared-dir", "--model", "--live-dir", "--timing"):
+    for flag in ("--prepared-dir", "--model", "--live-dir"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
     params = load_params()
     model = ScratchSoftmax.create(params.scratch, params.train)
-    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir, args.timing)
+    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir)
 
 
 if __name__ == "__main__":

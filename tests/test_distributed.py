@@ -27,8 +27,7 @@ from fmnist.prepare import SPLITS, load_split, to_features
 from fmnist.train import train
 
 STAGE_FLAGS = ["--prepared-dir", "prepared", "--model", "models/gluon.params",
-               "--export-prefix", "models/gluon", "--live-dir", "dvclive/gluon",
-               "--timing", "timing/gluon.tsv"]
+               "--export-prefix", "models/gluon", "--live-dir", "dvclive/gluon"]
 STARTED = re.compile(r"^started (\w+ ?\d*) \(pid (\d+)\)", re.M)
 DIGEST = re.compile(r"^\[(worker \d+)\] final weights sha256 ([0-9a-f]{64})$", re.M)
 
@@ -120,7 +119,7 @@ def test_two_workers_end_identical_and_match_one_process(tmp_path, prepared):
     history = train(single, data, params.train, on_epoch=lambda stats: None)
     assert distributed >= 0.75, "the workers did not learn"
     assert abs(distributed - history[-1].test_accuracy) <= 0.01
-    epochs = (directory / "timing/gluon.tsv").read_text().splitlines()[1:]
+    epochs = (directory / "dvclive/gluon/plots/metrics/loss.tsv").read_text().splitlines()[1:]
     assert len(epochs) == 3
     assert json.loads((directory / "dvclive/gluon/metrics.json").read_text())["step"] == 3
 

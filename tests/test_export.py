@@ -6,7 +6,7 @@ from mxnet import gluon, nd
 
 from conftest import synthetic_split
 from fmnist.data import Dataset
-from fmnist.models.gluon import GluonSoftmax, export_paths
+from fmnist.models.gluon import GluonSoftmax
 from fmnist.params import GluonParams, TrainParams
 from fmnist.train import train
 
@@ -28,7 +28,7 @@ def test_exported_model_gives_the_trained_predictions(tmp_path):
     data = small_data()
     model = GluonSoftmax.create(GLUON, TRAIN)
     train(model, data, TRAIN, on_epoch=lambda stats: None)
-    model.export(*export_paths(tmp_path / "gluon"))
+    model.export(*GluonSoftmax.export_paths(tmp_path / "gluon"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gluon-0000.params",
                                                           "gluon-symbol.json"]
 

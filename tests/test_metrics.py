@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from fmnist import FmnistError
-from fmnist.evaluate import (class_file_stem, load_histories, load_probabilities, metric_files,
-                             save_probabilities, write_metric_files, write_predicted_classes)
+from fmnist.evaluate import (class_file_stem, metric_files, write_metric_files,
+                             write_predicted_classes)
+from fmnist.results import load_histories, load_probabilities, save_probabilities
 from fmnist.labels import CLASS_NAMES
 from fmnist.metrics import (agreement, confidently_wrong, confusion_matrix, log_loss, macro_f1,
                             per_class_accuracy, summarize)

@@ -30,7 +30,6 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
     for model in ("scratch", "gluon"):
         history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())
         assert history["step"] == 2
-        assert (root / f"timing/{model}.tsv").read_text().count("\n") == 3  # header + 2 epochs
     test_accuracy = json.loads((root / "metrics/test_accuracy.json").read_text())
     # The generated classes are learnable by a linear model: both must learn them.
     assert test_accuracy["scratch"] >= 0.85

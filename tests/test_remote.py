@@ -3,10 +3,10 @@ import hashlib
 import shutil
 
 # The outputs DVC caches (and pushes); the `cache: false` ones (metrics, DVCLive histories,
-# timing, plots) are committed to git instead and come back with a git checkout.
+# plots) are committed to git instead and come back with a git checkout.
 CACHED_OUTPUTS = ("data/raw", "data/prepared", "models/scratch.params", "models/gluon.params",
                   "models/gluon-symbol.json", "models/gluon-0000.params")
-GIT_OUTPUTS = ("metrics", "dvclive", "timing", "plots")
+GIT_OUTPUTS = ("metrics", "dvclive", "plots")
 
 
 def digests(root, names) -> dict:

@@ -96,3 +96,27 @@ def test_experiment_run_is_listed_with_its_params_and_metrics(small_project):
         for model in ("scratch", "gluon"):
             assert 0 <= float(row[f"metrics/{name}.json:{model}"]) < 10, (name, model, row)
     assert float(row["metrics/test_accuracy.json:scratch"]) >= 0.85
+
+
+def test_params_that_cannot_change_a_result_rerun_nothing(small_project, tmp_path):
+    project = small_project
+    project.dvc("repro")
+    project.commit("run")
+    mirrors = project.params()["fetch"]["mirrors"]
+    project.set_params(fetch={"mirrors": [*mirrors, "http://127.0.0.1:9/unused"],
+                              "timeout_s": 7},
+                       gluon={"timeout_s": 99, "hosts": ["198.18.0.2"]})
+    assert "Data and pipelines are up to date." in project.dvc("status").stdout
+    assert ran_stages(project.dvc("repro").stdout) == []
+
+
+def test_a_param_that_changes_results_is_named_and_reruns_its_stages(small_project):
+    project = small_project
+    project.dvc("repro")
+    project.commit("run")
+    project.set_params(train={"lr": project.params()["train"]["lr"] / 2})
+    status = project.dvc("status").stdout
+    for stage in ("train_scratch", "train_gluon"):
+        assert f"{stage}:" in status
+    assert "modified: train.lr" in status, status
+    assert ran_stages(project.dvc("repro").stdout) == list(RETRAINED)

@@ -5,6 +5,7 @@ import signal
 import sys
 
 from . import FmnistError
+from .isa import cpu_flags, missing_isa_warning
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -32,6 +33,8 @@ def install_stop_handlers() -> None:
 
 def run_stage(name: str, main) -> None:
     install_stop_handlers()
+    if warning := missing_isa_warning(cpu_flags()):
+        print(f"{name}: {warning}", file=sys.stderr)
     try:
         main()
     except FmnistError as exc:

@@ -6,24 +6,21 @@ narrow table with the two models in adjacent columns; one nested file per run ga
 single row ~30 columns wide.
 """
 import json
-from pathlib import Path
 
 import numpy as np
 
-from . import FmnistError
 from .atomic import atomic_path
 from .labels import CLASS_NAMES, NUM_CLASSES
-from .metrics import agreement, confusion_matrix, summarize
-from .tracking import read_history
+from .metrics import agreement, summarize
+from .results import MODELS
 
-MODELS = ("scratch", "gluon")
 # In the order `dvc metrics show` should list them (dvc.yaml names the files in this order).
 HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
 
 
 def load_models(paths: dict) -> dict:
     """{"scratch": path, "gluon": path} -> loaded models. MXNet is imported here, not at
-    the top: render uses this module only for the saved probabilities."""
+    the top: loading models is slow, and only the evaluate stage needs it."""
     from .models.gluon import GluonSoftmax
     from .models.scratch import ScratchSoftmax
 
@@ -33,18 +30,6 @@ def load_models(paths: dict) -> dict:
 
 def predict_all(models: dict, x: np.ndarray) -> dict:
     return {name: model.predict_proba(x) for name, model in models.items()}
-
-
-def load_histories(live_dirs: dict) -> dict:
-    """{"scratch": DVCLive dir, ...} -> each model's per-epoch training series."""
-    histories = {}
-    for name, live_dir in live_dirs.items():
-        try:
-            histories[name] = read_history(live_dir)
-        except (OSError, ValueError) as exc:
-            raise FmnistError(f"{live_dir}: no readable training history ({exc}); rerun "
-                              f"the train_{name} stage (dvc repro train_{name})") from None
-    return histories
 
 
 def class_file_stem(label: int) -> str:
@@ -89,31 +74,3 @@ def write_predicted_classes(actual: np.ndarray, probas: dict, out_dir) -> None:
             rows = (f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
                     for a, p in zip(actual, proba.argmax(axis=1)))
             (tmp / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")
-
-
-def save_probabilities(probas: dict, probabilities_dir) -> None:
-    """<model>.npy: float32 (N, 10) class probabilities of the test images, for render."""
-    with atomic_path(probabilities_dir) as tmp:
-        tmp.mkdir()
-        for name, proba in probas.items():
-            np.save(tmp / f"{name}.npy", proba.astype(np.float32), allow_pickle=False)
-
-
-def load_probabilities(probabilities_dir, num_images: int) -> dict:
-    probas = {}
-    for name in MODELS:
-        path = Path(probabilities_dir) / f"{name}.npy"
-        try:
-            proba = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise FmnistError(f"{path}: cannot read test-set probabilities ({exc}); "
-                              "rerun the evaluate stage (dvc repro evaluate)") from None
-        if proba.shape != (num_images, NUM_CLASSES):
-            raise FmnistError(f"{path}: shape {proba.shape}, expected ({num_images}, "
-                              f"{NUM_CLASSES}); rerun the evaluate stage (dvc repro evaluate)")
-        probas[name] = proba
-    return probas
-
-
-def confusion_matrices(actual: np.ndarray, probas: dict) -> dict:
-    return {name: confusion_matrix(actual, proba.argmax(axis=1)) for name, proba in probas.items()}

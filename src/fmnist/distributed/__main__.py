@@ -42,7 +42,7 @@ def main() -> None:
     commands.add_parser("scheduler", help="ps-lite's scheduler (one per job)")
     commands.add_parser("server", help="a ps-lite server: sums the workers' gradients")
     worker = commands.add_parser("worker", help="train on one shard")
-    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir", "--timing"):
+    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir"):
         worker.add_argument(flag, required=True)
     worker.add_argument("--index", type=int, required=True,
                         help="this worker's place in the job, 0..N-1: its shard; 0 writes")
@@ -56,7 +56,7 @@ def main() -> None:
         return
     from .worker import run_worker  # imports mxnet: only now, as a worker
     run_worker(args.index, parse_params(json.loads(args.params)), args.data_digest,
-               args.prepared_dir, args.model, args.export_prefix, args.live_dir, args.timing)
+               args.prepared_dir, args.model, args.export_prefix, args.live_dir)
 
 
 if __name__ == "__main__":

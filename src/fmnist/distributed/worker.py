@@ -97,7 +97,7 @@ def check_same_data(prepared_dir, launchers_digest: str) -> None:
 
 
 def run_worker(index: int, params: Params, data_digest: str, prepared_dir, model_path,
-               export_prefix, live_dir, timing_path):
+               export_prefix, live_dir):
     """index: this worker's place in the job (0..N-1), given by the launcher. It picks the
     shard (not ps-lite's rank, which the scheduler hands out in no fixed order), so the
     same params give the same files; worker 0 writes them. params and data_digest are the
@@ -122,4 +122,4 @@ def run_worker(index: int, params: Params, data_digest: str, prepared_dir, model
     print(f"final weights sha256 {weights_digest(model.net)}", flush=True)
     if writer:  # all workers hold the same weights; one writes, atomically
         # (loss and train accuracy in the history are over worker 0's shard)
-        write_outputs(model, history, model_path, live_dir, timing_path, export_prefix)
+        write_outputs(model, history, model_path, live_dir, export_prefix)

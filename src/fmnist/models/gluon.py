@@ -93,6 +93,11 @@ class GluonSoftmax:
                 with atomic_path(final) as staged:
                     os.replace(f"{tmp}/net{written}", staged)
 
+    @staticmethod
+    def export_paths(prefix) -> tuple[str, str]:
+        """Where `--export-prefix models/gluon` puts the symbol JSON and the params."""
+        return tuple(f"{prefix}{suffix}" for suffix in EXPORT_SUFFIXES)
+
     @classmethod
     def load(cls, path) -> "GluonSoftmax":
         net = build_net()
@@ -102,8 +107,3 @@ class GluonSoftmax:
             raise FmnistError(f"{path}: not a Gluon parameter file for Dense(10) ({exc}); "
                               "rerun the train_gluon stage") from None
         return cls(net)
-
-
-def export_paths(prefix) -> tuple[str, str]:
-    """Where `--export-prefix models/gluon` puts the symbol JSON and the params."""
-    return tuple(f"{prefix}{suffix}" for suffix in EXPORT_SUFFIXES)
