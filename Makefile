@@ -9,7 +9,7 @@ DATASET_DIR := /usr/share/datasets/fashion-mnist
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test bench push pull data-source clean
+.PHONY: run test bench push pull data-source test-hosts clean
 
 run: $(STAMP) data-source
 	dvc repro
@@ -18,7 +18,7 @@ run: $(STAMP) data-source
 	@echo
 	@echo "Pictures: $(CURDIR)/plots/*.png"
 
-test: $(STAMP) data-source
+test: $(STAMP) data-source test-hosts
 	python -m pytest
 
 bench: $(STAMP) data-source
@@ -50,6 +50,16 @@ data-source:
 	else \
 		echo "No $(DATASET_DIR): fetch will try the online mirrors in params.yaml" \
 		     "(or: sudo apt-get install dataset-fashion-mnist)"; \
+	fi
+
+# The multi-host tests (run as root) make network namespaces with a real sshd in each.
+test-hosts:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "Not root: the multi-host tests (tests/test_multihost.py) will be skipped"; \
+	elif ! [ -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v ip >/dev/null; then \
+		echo "Installing openssh-server, openssh-client and iproute2 for the multi-host tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			openssh-server openssh-client iproute2; \
 	fi
 
 clean:

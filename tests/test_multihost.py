@@ -16,7 +16,6 @@ from conftest import write_dataset
 from fmnist.prepare import prepare
 from hosts import LIMIT_S, missing_tools, ssh_hosts
 from test_distributed import DIGEST, read_until, start_stage, workspace
-from test_remote import make
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason=(
     "needs root: the test hosts are network namespaces running sshd (CI runs as root)"))
@@ -98,22 +97,29 @@ def test_workers_on_two_hosts_match_loopback_and_use_the_launchers_params(hosts,
     assert (directory / model).read_bytes() == (loopback_dir / model).read_bytes()
 
 
-def test_killing_the_remote_worker_fails_the_job_in_seconds_naming_the_host(hosts, prepared,
-                                                                             tmp_path):
+@pytest.mark.parametrize("victim", ["worker 1 on w1", "worker 0 here"])
+def test_a_killed_worker_fails_the_job_in_seconds_and_stops_the_remote_one(hosts, prepared,
+                                                                           tmp_path, victim):
+    """Killing the remote worker: the message names its host. Killing worker 0: the launcher
+    stops the remote worker through its ssh (checked by nothing_left_running)."""
     gluon, train = on_hosts(hosts, ["w1"], 2, epochs=100_000)
     directory = workspace(tmp_path, prepared, train=train, gluon=gluon)
     proc = start_stage(directory)
     try:
-        read_until(proc, r"^\[worker 0\] Epoch 2\.", limit_s=JOB_LIMIT_S)
-        os.kill(hosts[0].worker_pid(), signal.SIGKILL)
+        output = read_until(proc, r"^\[worker 0\] Epoch 2\.", limit_s=JOB_LIMIT_S)
+        local = int(re.search(r"^started worker 0 \(pid (\d+)\)", output, re.M).group(1))
+        os.kill(hosts[0].worker_pid() if "w1" in victim else local, signal.SIGKILL)
         killed = time.monotonic()
         out, err = proc.communicate(timeout=JOB_LIMIT_S)
         took = time.monotonic() - killed
     finally:
         proc.kill()
     assert proc.returncode == 1
-    assert re.search(r"worker 1 on w1 \(ssh pid \d+\) ended with code 255 \(its ssh lost the "
-                     r"connection, or the process on w1 was killed\)", err), err
+    expected = (r"worker 1 on w1 \(ssh pid \d+\) ended with code 255 \(its ssh lost the "
+                r"connection, or the process on w1 was killed\)" if "w1" in victim else
+                rf"worker 0 \(pid {local}\) was killed by signal SIGKILL; stopped scheduler, "
+                r"server 0, worker 1")
+    assert re.search(expected, err), err
     assert took < 10, f"the job took {took:.1f} s to notice"
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert not (directory / "models").exists()
@@ -175,13 +181,14 @@ def test_dvc_remote_over_ssh_round_trip(hosts, small_project, tmp_path):
     for key, value in settings.items():
         project.dvc("remote", "modify", "--local", "storage", key, value)
     with host.mount("-t", "tmpfs", "-o", "size=64m", "fmnist-test", target=disk):
-        make(project, "push")
+        project.dvc("push", "--with-deps", "preprocess")
         assert not any(disk.iterdir()), "the remote must be on w1's disk only"
         shutil.rmtree(root / ".dvc" / "cache")
         for name in outputs:
             shutil.rmtree(root / name)
-        make(project, "pull")
+        project.dvc("pull", "--with-deps", "preprocess")
         assert tree_digests(root, outputs) == before
-        assert "Data and pipelines are up to date" in \
-            project.dvc("status", "--with-deps", "preprocess").stdout
-        assert "Cache and remote 'storage' are in sync" in project.dvc("status", "--cloud").stdout
+        status = ("status", "--with-deps", "preprocess")
+        assert "Data and pipelines are up to date" in project.dvc(*status).stdout
+        assert "Cache and remote 'storage' are in sync" in \
+            project.dvc(*status, "--cloud").stdout

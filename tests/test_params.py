@@ -1,11 +1,16 @@
 """params.yaml is validated before any work: each bad value gives one message that names
 the key and what is allowed."""
 import copy
+import json
+import re
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
-from fmnist.params import ParamsError, load_params, parse_params
+from fmnist.distributed.ssh import ssh_argv
+from fmnist.params import ParamsError, is_host, load_params, params_json, parse_params
 
 from conftest import PROJECT
 
@@ -125,3 +130,56 @@ def test_a_stage_reports_bad_params_in_one_line_before_any_work(small_project):
     assert "Traceback" not in result.stderr
     assert "fetch: trying" not in result.stderr  # no mirror was touched
     assert not (project.root / "data/raw").exists()
+
+
+HOSTS_RULE = ("params: gluon.hosts must be a list of distinct host names (RFC 1123, such as "
+              "node-2 or node-2.example.org; ssh config aliases of that form too) or IPv4 "
+              "addresses; IPv6 addresses are not supported by MXNet's parameter server, got ")
+
+
+@pytest.mark.parametrize("hosts", [["node-2"], ["node-2.example.org", "w1"], ["198.18.0.2"],
+                                   ["localhost", "127.0.0.1"], ["a" * 63], ["9host.lan"]])
+def test_host_names_and_ipv4_addresses_are_accepted(hosts):
+    assert parse_params(with_change("gluon", "hosts", hosts)).gluon.hosts == tuple(hosts)
+
+
+@pytest.mark.parametrize("hosts", [
+    ["-oProxyCommand=touch /tmp/x"], ["-p"], ["node_2"], ["node 2"], ["node-"], ["::1"],
+    ["fe80::1"], ["[::1]"], ["root@node"], [""], ["a" * 64], ["1.2.3.999"], ["n;rm -rf /"],
+    ["node."], ["w1", "W1"], [42]])
+def test_hosts_that_ssh_could_misread_or_ps_lite_cannot_use_are_refused(hosts):
+    with pytest.raises(ParamsError) as error:
+        parse_params(with_change("gluon", "hosts", hosts))
+    assert str(error.value) == HOSTS_RULE + repr(hosts)
+
+
+@given(st.text(max_size=300) | st.text(alphabet="aZ09-._:@ ;[]/=\n", max_size=80))
+def test_an_accepted_host_is_one_plain_ssh_argument(name):
+    """Whatever the text, an accepted host is an address or dotted letters, digits and
+    hyphens, and reaches ssh after `--`, as one argument."""
+    if not is_host(name):
+        return
+    assert not name.startswith("-") and len(name) <= 253
+    assert re.fullmatch(r"[A-Za-z0-9.-]+", name)
+    argv = ssh_argv(name, "", "true")
+    assert argv[argv.index("--") + 1] == name
+
+
+@given(st.from_regex(r"\A([a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\.){0,3}"
+                     r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?\Z"))
+def test_rfc_1123_names_are_accepted(name):
+    """(The last label must not be all digits: 127.1 would be read as an IPv4 address.)"""
+    assert is_host(name)
+
+
+def test_ssh_config_is_a_path_or_empty():
+    assert parse_params(with_change("gluon", "ssh_config", "")).gluon.ssh_config == ""
+    assert parse_params(with_change("gluon", "ssh_config", "ci/ssh config")).gluon.ssh_config \
+        == "ci/ssh config"
+    with pytest.raises(ParamsError, match=r"^params: gluon.ssh_config must be a string"):
+        parse_params(with_change("gluon", "ssh_config", None))
+
+
+def test_params_reach_workers_as_json_unchanged():
+    params = load_params(PROJECT / "params.yaml")
+    assert parse_params(json.loads(params_json(params))) == params

@@ -117,7 +117,7 @@ def is_host(name) -> bool:
         pass
     labels = name.split(".")
     return (len(name) <= 253 and all(HOST_LABEL.fullmatch(label) for label in labels)
-            and not labels[-1].isdigit())  # 1.2.3.999 is neither a name nor an address
+            and not labels[-1].isdigit())  # 1.2.3.999 or 127.1: not a name, not an address
 
 
 def _are_hosts(v) -> bool:
