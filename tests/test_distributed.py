@@ -241,3 +241,17 @@ def test_repro_with_two_workers_reports_their_accuracy(small_project):
     metrics = json.loads(project.dvc("metrics", "show", "--json").stdout)
     accuracy = metrics[""]["data"]["metrics/test_accuracy.json"]["data"]["gluon"]
     assert accuracy >= 0.85
+
+
+def test_a_host_ssh_cannot_use_fails_in_one_line_before_any_start(tmp_path, prepared):
+    """A missing gluon.ssh_config: ssh refuses before any connection (no network needed)."""
+    missing = tmp_path / "no such ssh config"
+    directory = workspace(tmp_path / "job", prepared,
+                          gluon={"hosts": ["w1"], "ssh_config": str(missing)})
+    out, err = start_stage(directory).communicate(timeout=60)
+    assert err == (f"train_gluon: error: gluon.hosts: cannot start a worker on w1 (ssh failed: "
+                   f"Can't open user config file {missing}: No such file or directory). Every "
+                   "host needs ssh without a password (a key; port, user and key can be set in "
+                   "gluon.ssh_config), this repository at the same path with its .venv, and "
+                   "the prepared data\n"), err
+    assert "started" not in out

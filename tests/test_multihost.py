@@ -7,7 +7,9 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -126,7 +128,7 @@ def test_a_killed_worker_fails_the_job_in_seconds_and_stops_the_remote_one(hosts
 
 
 @pytest.mark.parametrize("alias, why", [
-    ("refused", r"ssh failed: root@198\.1[89]\.\d+\.\d+: Permission denied \(publickey\)\."),
+    ("refused", r"ssh failed: root@198\.1[89]\.\d+\.\d+: Permission denied \(publickey\)"),
     ("unreachable", r"ssh failed: ssh: connect to host 198\.1[89]\.\d+\.\d+ port 2222: "
                     r"No route to host"),
 ])
@@ -138,6 +140,24 @@ def test_a_host_that_cannot_be_used_fails_before_anything_starts(hosts, prepared
     assert result.returncode == 1
     assert re.fullmatch(rf"train_gluon: error: gluon.hosts: cannot start a worker on {alias} "
                         rf"\({why}\)\. Every host needs ssh .*\n", result.stderr), result.stderr
+    assert "started" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("hidden, why", [
+    ("the job's directory", "it has no directory {job}; clone this repository there"),
+    ("the venv's bin", "it has no {python}; run `make .venv/.installed` there")])
+def test_a_host_without_the_repository_or_venv_fails_before_anything_starts(
+        hosts, prepared, tmp_path, hidden, why):
+    gluon, train = on_hosts(hosts, ["w1"], 2)
+    job = workspace(tmp_path / "jobs" / "job", prepared, train=train, gluon=gluon)
+    python = Path(sys.executable)
+    # An empty file system over it, on w1 alone.
+    with hosts[0].mount("-t", "tmpfs", "fmnist-test",
+                        target=job.parent if "job" in hidden else python.parent):
+        result = run_stage(job, limit_s=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"train_gluon: error: gluon.hosts: cannot start a worker on "
+                                    f"w1 ({why.format(job=job, python=python)}). "), result.stderr
     assert "started" not in result.stdout, result.stdout
 
 

@@ -60,6 +60,7 @@ def probe_host(host: str, ssh_config: str, cwd: str, python: str) -> Route:
     fields = (result.stdout.strip().splitlines() or [""])[-1].split()
     if result.returncode != 0 or len(fields) != 4:
         said = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        said = said.rstrip(".")
         raise unusable(host, f"ssh failed: {said}")
     return Route(here=fields[0], there=fields[2])
 
