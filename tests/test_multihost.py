@@ -179,6 +179,24 @@ def test_a_host_with_other_prepared_data_stops_the_job_before_training(hosts, pr
     assert "Epoch" not in result.stdout
 
 
+def test_a_temporary_experiment_trains_on_a_host_that_has_only_the_repository(hosts,
+                                                                              small_project):
+    """`dvc exp run --temp` runs the stage in .dvc/tmp/exps/..., which w1 cannot see here (an
+    empty file system over it): its worker runs in the repository itself (DVC_ROOT), with
+    the experiment's params from the launcher, not w1's params.yaml (lr 0.1, not 0.2)."""
+    project = small_project
+    project.dvc("repro", "preprocess")  # w1's own data/prepared
+    project.set_params(gluon={"kvstore": "dist_sync", "workers": 2, "hosts": ["w1"],
+                              "ssh_config": str(hosts.ssh_config)}, train={"lr": 0.1})
+    project.commit("train_gluon with a worker on w1")
+    experiments = project.root / ".dvc" / "tmp" / "exps"
+    experiments.mkdir(parents=True, exist_ok=True)
+    with hosts[0].mount("-t", "tmpfs", "fmnist-test", target=experiments):
+        output = project.dvc("exp", "run", "--temp", "-S", "train.lr=0.2", "train_gluon").stdout
+    assert re.search(rf"^started worker 1 \(pid \d+\) on w1 ", output, re.M), output
+    assert "2 workers ended with identical weights" in output, output
+
+
 def tree_digests(root, names) -> dict:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for name in names for p in sorted((root / name).rglob("*")) if p.is_file()}

@@ -19,6 +19,7 @@ ssh, or to this machine when gluon.hosts is empty (all on 127.0.0.1).
 Config: the launcher owns it. Every worker gets the launcher's resolved params (as JSON in
 its arguments) and the digest of the launcher's prepared data; workers never read a
 params.yaml, so `dvc exp run -S` and temporary experiment directories reach every host.
+Code and data are each host's own, at this repository's path (`repository_path`).
 """
 import os
 import re
@@ -105,6 +106,13 @@ def describe_exit(node: Node, returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
+def repository_path() -> str:
+    """Where workers on other hosts run. A `dvc exp run --temp` or queued experiment runs the
+    stage in a temporary copy that exists only here; DVC_ROOT, which DVC sets for every
+    stage, names the repository it came from (train_gluon runs at the root: no wdir)."""
+    return os.environ.get("DVC_ROOT") or os.getcwd()
+
+
 class Job:
     def __init__(self, nodes: list[Node], port: int, ssh_config: str = ""):
         self.nodes, self.env = nodes, job_environment(nodes, port)
@@ -120,7 +128,7 @@ class Job:
         if not node.host:
             return list(node.argv)
         forwarded = {k: os.environ[k] for k in FORWARDED if k in os.environ}
-        command = remote_command(os.getcwd(), {**env, **forwarded}, node.argv)
+        command = remote_command(repository_path(), {**env, **forwarded}, node.argv)
         return ssh_argv(node.host, self.ssh_config, command)
 
     def start(self) -> None:
@@ -250,7 +258,7 @@ def run_job(nodes: list[Node], ssh_config: str = "", timeout_s: float = 600.0) -
 def reach_hosts(hosts: tuple, ssh_config: str) -> dict[str, Route]:
     routes = {}
     for host in hosts:
-        routes[host] = route = probe_host(host, ssh_config, os.getcwd(), sys.executable)
+        routes[host] = route = probe_host(host, ssh_config, repository_path(), sys.executable)
         print(f"host {host}: at {route.there}, reaches this machine at {route.here}",
               flush=True)
     return routes
