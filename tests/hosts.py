@@ -8,6 +8,7 @@ which every session it serves inherits.
 """
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
@@ -186,9 +187,20 @@ def client_config(directory: Path, hosts: list[SshHost], user_key: Path, strange
     return config
 
 
+def remove_leftovers() -> None:
+    """The namespaces (and with them their links and processes) of test runs that were
+    killed outright, so that no finalizer ran: their pid is in the name."""
+    for line in run("ip", "netns", "list").splitlines():
+        found = re.match(r"(fmnist-(\d+)-\d+)\b", line)
+        if found and not Path(f"/proc/{found.group(2)}").exists():
+            kill_everything_in(found.group(1))
+            run("ip", "netns", "delete", found.group(1), check=False)
+
+
 @contextmanager
 def ssh_hosts(directory: Path, count: int):
     """`count` test hosts, w1..w<count>; yields SshHosts."""
+    remove_leftovers()
     # sshd's privilege-separation directory, normally made at boot; left in place (empty).
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     user_key, stranger_key = keygen(directory / "user_key"), keygen(directory / "stranger_key")
