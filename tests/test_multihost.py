@@ -131,7 +131,7 @@ def test_a_killed_worker_fails_the_job_in_seconds_and_stops_the_remote_one(hosts
     ("refused", r"ssh failed: root@198\.1[89]\.\d+\.\d+: Permission denied \(publickey\)"),
     ("unreachable", r"ssh failed: ssh: connect to host 198\.1[89]\.\d+\.\d+ port 2222: "
                     r"No route to host"),
-])
+], ids=["key refused", "unreachable"])
 def test_a_host_that_cannot_be_used_fails_before_anything_starts(hosts, prepared, tmp_path,
                                                                  alias, why):
     gluon, train = on_hosts(hosts, ["w1", alias], 3)
@@ -145,7 +145,8 @@ def test_a_host_that_cannot_be_used_fails_before_anything_starts(hosts, prepared
 
 @pytest.mark.parametrize("hidden, why", [
     ("the job's directory", "it has no directory {job}; clone this repository there"),
-    ("the venv's bin", "it has no {python}; run `make .venv/.installed` there")])
+    ("the venv's bin", "it has no {python}; run `make .venv/.installed` there")],
+    ids=["no repository", "no venv"])
 def test_a_host_without_the_repository_or_venv_fails_before_anything_starts(
         hosts, prepared, tmp_path, hidden, why):
     gluon, train = on_hosts(hosts, ["w1"], 2)
