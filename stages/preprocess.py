@@ -1,6 +1,7 @@
 """Stage preprocess: IDX .gz files -> float32 (N, 784) images in [0, 1] and int32 labels (.npy)."""
 import argparse
 
+from fmnist.atomic import remove_stale_temporaries
 from fmnist.cli import run_stage
 from fmnist.params import load_params
 from fmnist.prepare import prepare
@@ -11,6 +12,7 @@ def main() -> None:
     parser.add_argument("--raw-dir", required=True)
     parser.add_argument("--prepared-dir", required=True)
     args = parser.parse_args()
+    remove_stale_temporaries(args.prepared_dir)
     load_params()  # validate params.yaml before any work, like every stage
     sizes = prepare(args.raw_dir, args.prepared_dir)
     print(f"preprocess: {sizes['train']} train and {sizes['test']} test images "

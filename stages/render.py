@@ -1,9 +1,9 @@
 """Stage render: PNG pictures of the data, the predictions, the mistakes, the training
 curves and the confusion matrices. Reads evaluate's saved probabilities, not the models."""
 import argparse
-from pathlib import Path
 
 from fmnist import figures
+from fmnist.atomic import remove_stale_temporaries, staged_outputs
 from fmnist.cli import run_stage
 from fmnist.data import load_prepared
 from fmnist.results import confusion_matrices, load_histories, load_probabilities
@@ -20,8 +20,8 @@ def main() -> None:
                  "--out-dir"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
+    remove_stale_temporaries(args.out_dir)
     load_params()
-    out = Path(args.out_dir)
     data = load_prepared(args.prepared_dir)
     probas = load_probabilities(args.probabilities_dir, len(data.test_y))
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
@@ -42,9 +42,12 @@ def main() -> None:
     for name, cm in confusion_matrices(data.test_y, probas).items():
         pictures[f"confusion_{name}.png"] = figures.confusion_heatmap(
             cm, f"Confusion matrix, {name} model (test accuracy {cm.trace() / cm.sum():.4f})")
-    for file_name, fig in pictures.items():
-        figures.save_png(fig, out / file_name)
-    print(f"render: {len(pictures)} pictures in {out}/")
+    with staged_outputs() as stage:  # the whole directory at once
+        out = stage(args.out_dir)
+        out.mkdir()
+        for file_name, fig in pictures.items():
+            figures.save_png(fig, out / file_name)
+    print(f"render: {len(pictures)} pictures in {args.out_dir}/")
 
 
 if __name__ == "__main__":

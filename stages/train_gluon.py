@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from fmnist import FmnistError
+from fmnist.atomic import remove_stale_temporaries
 from fmnist.cli import run_stage
 from fmnist.params import load_params
 
@@ -16,6 +17,7 @@ def main() -> None:
     for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir"):
         parser.add_argument(flag, required=True)
     args = parser.parse_args()
+    remove_stale_temporaries(args.model, args.live_dir, args.export_prefix)
     params = load_params()
     if params.gluon.kvstore == "dist_sync":
         # Imported here: the launcher process itself never needs MXNet.

@@ -144,7 +144,7 @@ def assert_holds(raw_dir, files: dict):
 
 
 def assert_no_temporary_files(directory):
-    assert not list(directory.rglob(".*.tmp-*")), "temporary files were left behind"
+    assert not list(directory.rglob(".tmp-*")), "temporary files were left behind"
 
 
 def test_404_on_the_first_mirror_falls_through_to_the_next(server, good_files, small_dataset,

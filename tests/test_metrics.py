@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from fmnist import FmnistError
+from fmnist.atomic import atomic_path
 from fmnist.evaluate import (class_file_stem, metric_files, write_metric_files,
                              write_predicted_classes)
 from fmnist.results import load_histories, load_probabilities, save_probabilities
@@ -101,12 +102,14 @@ def test_metric_files_put_both_models_side_by_side():
                if name != "agreement.json")
 
 
-def test_write_metric_files_replaces_the_whole_directory(tmp_path):
+def test_metric_files_staged_replace_the_whole_directory(tmp_path):
+    # As the evaluate stage writes them: into a staged directory that replaces the old one.
     metrics_dir = tmp_path / "metrics"
-    write_metric_files({"old.json": {"scratch": 1.0}}, metrics_dir)
     files = {"test_accuracy.json": {"scratch": 0.5, "gluon": 0.75},
              "per_class_accuracy/0_T-shirt-top.json": {"scratch": 0.25, "gluon": 0.5}}
-    write_metric_files(files, metrics_dir)
+    for written in ({"old.json": {"scratch": 1.0}}, files):
+        with atomic_path(metrics_dir) as staged:
+            write_metric_files(written, staged)
     written = {str(p.relative_to(metrics_dir)): json.loads(p.read_text())
                for p in metrics_dir.rglob("*.json")}
     assert written == files  # old.json is gone

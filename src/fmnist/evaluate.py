@@ -6,10 +6,10 @@ narrow table with the two models in adjacent columns; one nested file per run ga
 single row ~30 columns wide.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
 from .labels import CLASS_NAMES, NUM_CLASSES
 from .metrics import agreement, summarize
 from .results import MODELS
@@ -56,21 +56,19 @@ def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
 
 
 def write_metric_files(files: dict, metrics_dir) -> None:
-    """The whole directory at once, so no file of an older run survives beside new ones."""
-    with atomic_path(metrics_dir) as tmp:
-        for name, values in files.items():
-            path = tmp / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(values, indent=2) + "\n")
+    """A new directory (the stage stages it whole, so no file of an older run survives)."""
+    for name, values in files.items():
+        path = Path(metrics_dir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2) + "\n")
 
 
 def write_predicted_classes(actual: np.ndarray, probas: dict, out_dir) -> None:
     """<model>.csv: one row (actual, predicted) per test image, class names as values; DVC's
     `confusion` template counts the rows. (A directory named `confusion` would shadow that
     template: DVC looks for a template file of that name first.)"""
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir()
-        for name, proba in probas.items():
-            rows = (f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
-                    for a, p in zip(actual, proba.argmax(axis=1)))
-            (tmp / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")
+    Path(out_dir).mkdir()
+    for name, proba in probas.items():
+        rows = (f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
+                for a, p in zip(actual, proba.argmax(axis=1)))
+        (Path(out_dir) / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")

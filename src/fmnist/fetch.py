@@ -7,7 +7,6 @@ temporary directory that replaces raw_dir only when all of them pass: raw_dir ne
 partial or unverified file, and a failed fetch leaves an existing raw_dir as it was.
 """
 import http.client
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -32,6 +31,25 @@ class MirrorError(FmnistError):
 
 class FetchError(FmnistError):
     pass
+
+
+class LocalWriteError(Exception):
+    """Writing a fetched file here failed (a full disk): the fault is local, not the mirror's,
+    so the fetch stops. Not an OSError, so that download() does not take it for a network
+    fault; fetch_file raises the OSError it carries again, for fmnist.cli to report."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error)
+        self.error = error
+
+
+def write_local(out, data: bytes) -> None:
+    try:
+        out.write(data)
+        out.flush()  # now, not in a close() inside download()'s network error handling
+    except OSError as exc:
+        exc.filename = exc.filename or str(out.name)
+        raise LocalWriteError(exc) from None
 
 
 class Progress:
@@ -82,7 +100,7 @@ def _stream(response, out, max_bytes: int) -> None:
         done += len(chunk)
         if done > max_bytes:
             raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
-        out.write(chunk)
+        write_local(out, chunk)
         progress.update(done)
     progress.close()
     if total and done != total:
@@ -118,7 +136,9 @@ def copy_local(directory: Path, filename: str, dest: Path, max_bytes: int) -> No
     try:
         if source.stat().st_size > max_bytes:
             raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
-        shutil.copyfile(source, dest)
+        with open(source, "rb") as src, open(dest, "wb") as out:
+            while chunk := src.read(1 << 20):
+                write_local(out, chunk)
     except OSError as exc:
         raise MirrorError(f"cannot copy {source} ({exc.strerror})") from None
 
@@ -139,6 +159,8 @@ def fetch_file(mirror: str, filename: str, dest: Path, params: FetchParams) -> N
     try:
         _get(mirror, filename, dest, params, max_bytes + GZIP_SLACK_BYTES)
         digest = gz_sha256(dest, max_bytes, name=filename)
+    except LocalWriteError as exc:
+        raise exc.error from None
     except MirrorError as exc:
         raise MirrorError(f"{filename}: {exc}") from None
     except IdxError as exc:  # already names the file

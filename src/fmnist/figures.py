@@ -9,7 +9,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .atomic import atomic_path  # noqa: E402
 from .labels import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
 
 WRONG_COLOR = "tab:red"
@@ -19,8 +18,7 @@ MODEL_STYLES = ({"linestyle": "-", "linewidth": 4, "alpha": 0.45, "marker": "o"}
 
 
 def save_png(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
