@@ -14,6 +14,9 @@ import yaml
 from fmnist.idx import encode_images, encode_labels, write_gz
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Tests that mount file systems or set chattr flags: real faults need root (CI runs as root).
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount file systems "
+                             "and set chattr flags; CI runs the tests as root")
 VENV_BIN = Path(sys.executable).parent
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist")
 
@@ -117,12 +120,43 @@ def copy_project(destination: Path) -> Project:
     return project
 
 
-@pytest.fixture
-def small_project(tmp_path, small_dataset) -> Project:
+def small_project_at(destination: Path, small_dataset) -> Project:
     """The project pointed at the small dataset, trained for 2 quick epochs, committed."""
     data_dir, sha256 = small_dataset
-    project = copy_project(tmp_path / "project")
+    project = copy_project(destination)
     project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256},
                        train={"epochs": 2, "batch_size": 32})
     project.commit("small dataset")
     return project
+
+
+@pytest.fixture
+def small_project(tmp_path, small_dataset) -> Project:
+    return small_project_at(tmp_path / "project", small_dataset)
+
+
+class Mounts:
+    """tmpfs mounts made by a test, all unmounted at its end (in reverse order)."""
+
+    def __init__(self):
+        self.points: list[Path] = []
+
+    def tmpfs(self, target: Path, size: str, *options: str) -> None:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}", *options)),
+                        "tmpfs", str(target)], check=True)
+        self.points.append(target)
+
+    def remount(self, target: Path, *options: str) -> None:
+        subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(target)],
+                       check=True)
+
+    def unmount_all(self) -> None:
+        while self.points:
+            subprocess.run(["umount", str(self.points.pop())], check=True)
+
+
+@pytest.fixture
+def mounts():
+    mounted = Mounts()
+    yield mounted
+    mounted.unmount_all()
