@@ -146,6 +146,12 @@ class Mounts:
                         "tmpfs", str(target)], check=True)
         self.points.append(target)
 
+    def bind_read_only(self, target: Path) -> None:
+        """target, mounted over itself read-only: the same files, no writes."""
+        subprocess.run(["mount", "--bind", str(target), str(target)], check=True)
+        self.points.append(target)
+        self.remount(target, "bind", "ro")
+
     def remount(self, target: Path, *options: str) -> None:
         subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(target)],
                        check=True)

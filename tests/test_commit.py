@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fmnist.atomic import PAUSE_VARIABLE, TEMP_GLOB, temp_path
+from fmnist.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
 
 OUTPUTS = ("models/scratch.params", "dvclive/scratch")
 PAUSE_S = 1.0  # between the two renames: the window the signal is sent in
@@ -92,11 +92,13 @@ def test_the_temporaries_of_a_killed_stage_go_when_a_stage_starts(old_and_new):
     project, old, _ = old_and_new
     root = project.root
     process = start_paused_commit(project)
-    process.kill()  # SIGKILL between the renames: its temporary history stays behind
+    process.kill()  # SIGKILL between the renames: the new history and the old model stay
     process.communicate(timeout=60)
-    left = [root / "dvclive" / temp_path(Path("scratch"), process.pid)]
-    assert list(root.rglob(TEMP_GLOB)) == left
-    assert project.git("check-ignore", str(left[0])).returncode == 0  # `git add -A` skips it
+    left = [root / "dvclive" / temp_path(Path("scratch"), process.pid),
+            root / "models" / aside_path(Path("scratch.params"), process.pid)]
+    assert sorted(root.rglob(TEMP_GLOB)) == sorted(left)
+    for path in left:  # `git add -A` would not add them
+        assert project.git("check-ignore", str(path)).returncode == 0
     # A live process's temporary (this test's) is its work in progress: it stays.
     live = root / "models" / temp_path(Path("scratch.params"))
     live.write_bytes(b"work in progress")

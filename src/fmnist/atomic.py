@@ -10,7 +10,8 @@ name. One mechanism, for every file the project writes:
 
 When the body ends, every staged path is fsynced (a failure raises), then all are renamed into
 place together, with the stop signals held back, and their directories fsynced. If anything
-fails first, the temporary paths are removed and every final path is left as it was.
+fails, even one of the renames, the temporary paths are removed and every final path is left
+as it was.
 Python's writes raise on any failure, a full disk too; MXNet's writers do not, so the files
 they write go through write_checked, which loads them back. An OSError leaves here naming
 the final path, for fmnist.cli to report.
@@ -50,6 +51,14 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _discard(path: Path) -> None:
+    """Remove if possible: an append-only directory keeps it (its next run removes it)."""
+    try:
+        _remove(path)
+    except OSError:
+        pass
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
     try:
@@ -71,6 +80,12 @@ def _sync_tree(path: Path) -> None:
         _fsync(path)
 
 
+def aside_path(final: Path, pid: int | None = None) -> Path:
+    """Where an old output waits while the new ones are renamed in: deleted once all are in
+    place, or put back if a rename fails."""
+    return final.with_name(f"{temp_path(final, pid).name}-old")
+
+
 class Staged:
     """Outputs staged under temporary names, committed together."""
 
@@ -88,22 +103,40 @@ class Staged:
     def commit(self) -> None:
         for tmp, _ in self.outputs:
             _sync_tree(tmp)  # also raises if the body wrote nothing there
-        pause = float(os.environ.get(PAUSE_VARIABLE, 0))
         with stop_signals_held():
-            for i, (tmp, final) in enumerate(self.outputs):
-                if i and pause:
-                    time.sleep(pause)
-                # os.replace swaps a file for a file atomically; a directory must go first.
-                if tmp.is_dir() or (final.is_dir() and not final.is_symlink()):
-                    _remove(final)
-                os.replace(tmp, final)
-                committed.append(str(final))
+            old = self._rename_all()
             for directory in {final.parent for _, final in self.outputs}:
                 _fsync(directory)
+            committed.extend(str(final) for _, final in self.outputs)
+            for path in old:
+                _discard(path)
+
+    def _rename_all(self) -> list[Path]:
+        """Every new output into place, or none: if a rename fails (an immutable file, an
+        append-only directory), those done are undone. Returns the old outputs, set aside."""
+        pause = float(os.environ.get(PAUSE_VARIABLE, 0))
+        done = []  # (temporary, final, where the old final went or None)
+        try:
+            for tmp, final in self.outputs:
+                if done and pause:
+                    time.sleep(pause)
+                aside = aside_path(final) if os.path.lexists(final) else None
+                if aside:
+                    os.replace(final, aside)
+                done.append((tmp, final, aside))
+                os.replace(tmp, final)
+        except OSError:
+            for tmp, final, aside in reversed(done):
+                if not os.path.lexists(tmp):  # the new output is in place: back out
+                    os.replace(final, tmp)
+                if aside:
+                    os.replace(aside, final)
+            raise
+        return [aside for _, _, aside in done if aside]
 
     def remove_temporaries(self) -> None:
         for tmp, _ in self.outputs:
-            _remove(tmp)
+            _discard(tmp)
 
     def explain(self, exc: OSError) -> OSError:
         """Point an OSError at the output the user knows, not at our temporary name. Errors
@@ -116,10 +149,11 @@ class Staged:
                 return _write_failure(writing, str(exc))
             exc.filename = str(writing)
         for tmp, final in self.outputs:
-            for attr in ("filename", "filename2"):
-                name = getattr(exc, attr)
-                if isinstance(name, str) and Path(name).is_relative_to(tmp):
-                    setattr(exc, attr, str(final / Path(name).relative_to(tmp)))
+            for ours in (tmp, aside_path(final)):
+                for attr in ("filename", "filename2"):
+                    name = getattr(exc, attr)
+                    if isinstance(name, str) and Path(name).is_relative_to(ours):
+                        setattr(exc, attr, str(final / Path(name).relative_to(ours)))
         if exc.filename2 == exc.filename:
             exc.filename2 = None
         return exc

@@ -6,6 +6,7 @@ half-written."""
 import errno
 import fcntl
 import os
+import re
 import signal
 import struct
 import sys
@@ -39,10 +40,16 @@ def install_stop_handlers() -> None:
 
 
 def mount_point(path) -> str:
-    path = os.path.abspath(path)
-    while not os.path.ismount(path):
-        path = os.path.dirname(path)
-    return path
+    """The mount point path is under; from the mount table, as os.path.ismount does not see
+    a bind mount of a directory of the same file system."""
+    path = os.path.realpath(path)
+    try:
+        with open("/proc/self/mounts") as table:  # device, mount point (\040 for ' '), ...
+            points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[1])
+                      for line in table]
+    except OSError:
+        points = ["/"]
+    return max((p for p in points if os.path.commonpath((p, path)) == p), key=len, default="/")
 
 
 FS_IOC_GETFLAGS = 0x80086601  # from linux/fs.h, as lsattr reads them
