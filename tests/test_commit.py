@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import small_project_at
 from fmnist.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
 
 OUTPUTS = ("models/scratch.params", "dvclive/scratch")
@@ -53,20 +54,29 @@ def start_paused_commit(project) -> subprocess.Popen:
     return process
 
 
-@pytest.fixture
-def old_and_new(small_project):
-    """(project, files of a run at train.lr 0.1, files of a run at 0.05); the old ones in place."""
-    root = small_project.root
-    small_project.set_params(train={"lr": 0.1})
-    small_project.dvc("repro", "train_scratch")
-    old = snapshot(root)
-    small_project.set_params(train={"lr": 0.05})
-    subprocess.run(stage_argv(root, "train_scratch"), cwd=root, env=small_project.env,
-                   check=True, capture_output=True)
-    new = snapshot(root)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_dataset):
+    """(project, files of a run at train.lr 0.1, files of a run at 0.05, now in params)."""
+    project = small_project_at(tmp_path_factory.mktemp("commit") / "project", small_dataset)
+    project.set_params(train={"lr": 0.1})
+    project.dvc("repro", "train_scratch")
+    old = snapshot(project.root)
+    project.set_params(train={"lr": 0.05})
+    subprocess.run(stage_argv(project.root, "train_scratch"), cwd=project.root,
+                   env=project.env, check=True, capture_output=True)
+    new = snapshot(project.root)
     assert old.keys() == new.keys() and all(old[k] != new[k] for k in old)
-    restore(root, old)
-    return small_project, old, new
+    return project, old, new
+
+
+@pytest.fixture
+def old_and_new(trained):
+    """trained, with the old files in place and no temporaries."""
+    project, old, new = trained
+    restore(project.root, old)
+    for tmp in project.root.rglob(TEMP_GLOB):
+        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+    return project, old, new
 
 
 def test_a_signal_during_the_commit_waits_for_its_end(old_and_new):

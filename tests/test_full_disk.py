@@ -107,9 +107,13 @@ def test_a_full_disk_ends_the_stage_with_one_line_and_nothing_recorded(project_o
         assert cache_listing(root) == cache
         status = project.dvc("status", stage).stdout
         assert f"{stage}:" in status and "changed outs" in status
-    finally:
-        project.dvc("repro", stage)  # with room again, for this test and the next
-    assert contents(outputs) == before  # the same bytes as before
+    finally:  # the outputs as they were, for the next test (faster than running the stage)
+        for output in filter(Path.is_dir, outputs):
+            shutil.rmtree(output)
+        for path, data in before.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    assert "up to date" in project.dvc("status", stage).stdout
 
 
 
