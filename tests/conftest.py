@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from fmnist.idx import encode_images, encode_labels, write_gz
+from fmnist.plots_page import DEFAULT_PATH as PLOTS_PAGE, write_page
 
 PROJECT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -117,11 +118,20 @@ def copy_project(destination: Path) -> Project:
     return project
 
 
+@pytest.fixture(scope="session")
+def plots_page(tmp_path_factory) -> Path:
+    """The offline page of `dvc plots show`: set-up writes it, git ignores it (not copied)."""
+    path = tmp_path_factory.mktemp("plots-page") / "plots_page.html"
+    write_page(path)
+    return path
+
+
 @pytest.fixture
-def small_project(tmp_path, small_dataset) -> Project:
+def small_project(tmp_path, small_dataset, plots_page) -> Project:
     """The project pointed at the small dataset, trained for 2 quick epochs, committed."""
     data_dir, sha256 = small_dataset
     project = copy_project(tmp_path / "project")
+    shutil.copy2(plots_page, project.root / PLOTS_PAGE)
     project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256},
                        train={"epochs": 2, "batch_size": 32})
     project.commit("small dataset")
