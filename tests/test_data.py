@@ -19,7 +19,7 @@ def prepared(small_dataset, tmp_path):
 
 def rewrite(prepared, name: str, change) -> None:
     path = prepared / f"{name}.npy"
-    np.save(path, change(np.load(path)), allow_pickle=False)
+    np.save(path, change(np.load(path, allow_pickle=False)), allow_pickle=False)
 
 
 def with_value(index, value):
