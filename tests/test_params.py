@@ -173,8 +173,9 @@ def test_invalid_yaml_is_one_clear_error(tmp_path):
 @pytest.mark.parametrize("text, message", [
     # PyYAML let these through as ValueError, RecursionError and UnicodeDecodeError.
     (b"train:\n  seed: " + b"1" * 5000 + b"\n", "cannot be read \\(Exceeds the limit \\(4300 "
-     "digits\\) for integer string conversion"),
+     "digits\\) for integer string conversion: value has 5000 digits\\)$"),
     (b"train: " + b"[" * 5000 + b"\n", "cannot be read \\(it is nested too deeply\\)$"),
+    (b"train:\n  seed: 2001-02-30\n", "cannot be read \\(day is out of range for month\\)$"),
     (b"train: {seed: \xff}\n", "is not valid YAML: unacceptable character #x00ff"),
 ])
 def test_a_file_pyyaml_cannot_read_is_one_clear_error(tmp_path, text, message):

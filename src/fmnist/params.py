@@ -280,6 +280,8 @@ def load_params(path="params.yaml") -> Params:
     except yaml.YAMLError as exc:
         raise ParamsError(f"params: {path} is not valid YAML: {exc}") from None
     except (ValueError, RecursionError) as exc:  # PyYAML lets these through
-        why = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise ParamsError(f"params: {path} cannot be read ({why})") from None
+        # (a date like 2001-02-30, an integer of over 4300 digits; Python's advice on the
+        # latter, after the ";", is for programmers)
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ParamsError(f"params: {path} cannot be read ({why.split(';')[0]})") from None
     return parse_params(raw)
