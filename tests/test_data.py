@@ -1,5 +1,7 @@
 """Prepared data is checked where every stage reads it (fmnist.data.load_prepared): dtypes,
 labels 0-9, features in [0, 1]; one line naming the file and what to do."""
+import re
+
 import numpy as np
 import pytest
 
@@ -74,3 +76,10 @@ def test_a_training_stage_refuses_labels_outside_0_9(small_project):
             "10; rerun the preprocess stage (dvc repro -f preprocess)\n") in result.stderr
     assert "Traceback" not in result.stderr and "Epoch" not in result.stdout
     assert not (project.root / "models/scratch.params").exists()
+
+
+def test_arrays_of_different_lengths_are_one_line(prepared):
+    rewrite(prepared, "test_y", lambda y: y[:-1])
+    shapes = re.escape("test arrays have shapes (100, 784) and (99,), expected (N, 784) and (N,)")
+    with pytest.raises(FmnistError, match=f"^{prepared}: {shapes}{RERUN}"):
+        load_prepared(prepared)

@@ -55,6 +55,6 @@ def load_prepared(prepared_dir) -> Dataset:
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 2 or x.shape[1] != NUM_FEATURES or len(x) != len(y):
-            raise FmnistError(f"{prepared_dir}: {split} arrays have shapes {x.shape} and {y.shape}, "
-                              f"expected (N, {NUM_FEATURES}) and (N,); rerun preprocess")
+            raise FmnistError(f"{prepared_dir}: {split} arrays have shapes {x.shape} and "
+                              f"{y.shape}, expected (N, {NUM_FEATURES}) and (N,); {RERUN}")
     return Dataset(**arrays)
