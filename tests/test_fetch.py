@@ -172,8 +172,8 @@ LAST_FILE_FAULTS = {
     "stall before the headers": (lambda good: stall(good, before_headers=True),
                                  f"{LAST}: no data for 1 s \\(timed out\\)"),
     "redirect to ftp": (lambda good: redirect("ftp://127.0.0.1/" + LAST),
-                        f"{LAST}: redirected to ftp://127.0.0.1/{LAST}; only http:// and "
-                        "https:// are followed"),
+                        f"{LAST}: redirected to ftp://127.0.0.1/{LAST} \\(ftp:// is not "
+                        "accepted\\); only http:// and https:// URLs are followed"),
 }
 
 
