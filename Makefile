@@ -4,21 +4,22 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 DATASET_DIR := /usr/share/datasets/fashion-mnist
+PLOTS_PAGE := .dvc/plots_page.html
 
 # DVC runs stage commands with the first `python` on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test bench push pull data-source clean
+.PHONY: run test bench push pull data-source clean plots-page predict
 
-run: $(STAMP) data-source
+run: $(STAMP) data-source $(PLOTS_PAGE)
 	dvc repro
 	@echo
 	dvc metrics show
 	@echo
 	@echo "Pictures: $(CURDIR)/plots/*.png"
 
-test: $(STAMP) data-source
+test: $(STAMP) data-source $(PLOTS_PAGE)
 	python -m pytest
 
 bench: $(STAMP) data-source
@@ -31,6 +32,16 @@ push: $(STAMP)
 
 pull: $(STAMP)
 	dvc pull
+
+# The page `dvc plots show` / `dvc plots diff` fill (plots.html_template in .dvc/config), with
+# vega inlined from the pinned vl-convert-python: the charts show offline.
+plots-page: $(PLOTS_PAGE)
+$(PLOTS_PAGE): $(STAMP) src/fmnist/plots_page.py
+	python -m fmnist.plots_page $@
+
+# The exported Gluon model on your own pictures: make predict IMAGES="shirt.jpg boot.png"
+predict: $(STAMP)
+	python -m fmnist.predict $(IMAGES)
 
 # Rebuilt when the pins change; a venv made by another Python is replaced.
 $(STAMP): requirements.txt pyproject.toml

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from fmnist.idx import encode_images, encode_labels, write_gz
+from fmnist.plots_page import DEFAULT_PATH as PLOTS_PAGE, write_page
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Tests that mount file systems or set chattr flags: real faults need root (CI runs as root).
@@ -120,10 +121,19 @@ def copy_project(destination: Path) -> Project:
     return project
 
 
-def small_project_at(destination: Path, small_dataset) -> Project:
+@pytest.fixture(scope="session")
+def plots_page(tmp_path_factory) -> Path:
+    """The offline page of `dvc plots show`: set-up writes it, git ignores it (not copied)."""
+    path = tmp_path_factory.mktemp("plots-page") / "plots_page.html"
+    write_page(path)
+    return path
+
+
+def small_project_at(destination: Path, small_dataset, plots_page) -> Project:
     """The project pointed at the small dataset, trained for 2 quick epochs, committed."""
     data_dir, sha256 = small_dataset
     project = copy_project(destination)
+    shutil.copy2(plots_page, project.root / PLOTS_PAGE)
     project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256},
                        train={"epochs": 2, "batch_size": 32})
     project.commit("small dataset")
@@ -131,8 +141,8 @@ def small_project_at(destination: Path, small_dataset) -> Project:
 
 
 @pytest.fixture
-def small_project(tmp_path, small_dataset) -> Project:
-    return small_project_at(tmp_path / "project", small_dataset)
+def small_project(tmp_path, small_dataset, plots_page) -> Project:
+    return small_project_at(tmp_path / "project", small_dataset, plots_page)
 
 
 class Mounts:

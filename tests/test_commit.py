@@ -13,6 +13,7 @@ import yaml
 
 from conftest import small_project_at
 from fmnist.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
+from fmnist.models.gluon import GluonSoftmax
 
 OUTPUTS = ("models/scratch.params", "dvclive/scratch")
 PAUSE_S = 1.0  # between the two renames: the window the signal is sent in
@@ -55,9 +56,10 @@ def start_paused_commit(project) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, small_dataset):
+def trained(tmp_path_factory, small_dataset, plots_page):
     """(project, files of a run at train.lr 0.1, files of a run at 0.05, now in params)."""
-    project = small_project_at(tmp_path_factory.mktemp("commit") / "project", small_dataset)
+    project = small_project_at(tmp_path_factory.mktemp("commit") / "project", small_dataset,
+                               plots_page)
     project.set_params(train={"lr": 0.1})
     project.dvc("repro", "train_scratch")
     old = snapshot(project.root)
@@ -123,14 +125,28 @@ def dead_pid() -> int:
     return process.pid
 
 
+def staged_paths(root: Path) -> list[Path]:
+    """Every path the stages stage: dvc.yaml's outputs, but for the export directory the
+    files train_gluon's --export-prefix names in it."""
+    paths = []
+    for stage in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].values():
+        argv = shlex.split(stage["cmd"])
+        flag = "--export-prefix"
+        prefix = root / argv[argv.index(flag) + 1] if flag in argv else None
+        for out in stage["outs"]:
+            path = root / (out if isinstance(out, str) else next(iter(out)))
+            if prefix and prefix.parent == path:
+                paths += [Path(p) for p in GluonSoftmax.export_paths(prefix)]
+            else:
+                paths.append(path)
+    return paths
+
+
 def test_every_stage_removes_dead_temporaries_of_its_outputs(small_project):
     project, root = small_project, small_project.root
     pid = dead_pid()
-    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
-    outputs = [root / (out if isinstance(out, str) else next(iter(out)))
-               for stage in stages.values() for out in stage["outs"]]
-    stale = [output.parent / temp_path(Path(output.name), pid) for output in outputs]
-    for tmp in stale:
+    for path in staged_paths(root):
+        tmp = path.parent / temp_path(Path(path.name), pid)
         tmp.mkdir(parents=True)
         (tmp / "part").write_bytes(b"left by a killed stage")
     project.dvc("repro")  # runs every stage

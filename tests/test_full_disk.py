@@ -25,13 +25,13 @@ ROOMY = "256m"  # the tmpfs's size while the pipeline is built (it holds ~6 MB)
 
 
 @pytest.fixture(scope="module")
-def project_on_tmpfs(tmp_path_factory, small_dataset):
+def project_on_tmpfs(tmp_path_factory, small_dataset, plots_page):
     """(project, its tmpfs mount point, the mounts), after a full `dvc repro`."""
     disk = tmp_path_factory.mktemp("disk")
     mounts = Mounts()
     mounts.tmpfs(disk, ROOMY)
     try:
-        project = small_project_at(disk / "project", small_dataset)
+        project = small_project_at(disk / "project", small_dataset, plots_page)
         # DVC's own per-user cache stays off the small disk: this test is about the stages.
         project.env["DVC_SITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("dvc-site-cache"))
         project.dvc("repro")

@@ -19,8 +19,9 @@ WITHOUT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, small_dataset):
-    project = small_project_at(tmp_path_factory.mktemp("os-errors") / "project", small_dataset)
+def project(tmp_path_factory, small_dataset, plots_page):
+    project = small_project_at(tmp_path_factory.mktemp("os-errors") / "project", small_dataset,
+                               plots_page)
     project.dvc("repro")
     return project
 
