@@ -91,9 +91,14 @@ class Staged:
 
     def __init__(self):
         self.outputs: list[tuple[Path, Path]] = []  # (temporary, final)
+        self.made: list[Path] = []  # directories made for them, deepest first
 
     def stage(self, final) -> Path:
         final = Path(final)
+        missing = final.parent
+        while not missing.exists():
+            self.made.append(missing)
+            missing = missing.parent
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_path(final)
         _remove(tmp)
@@ -134,9 +139,16 @@ class Staged:
             raise
         return [aside for _, _, aside in done if aside]
 
-    def remove_temporaries(self) -> None:
+    def clean_up(self) -> None:
+        """The temporaries, and the directories made for outputs that stayed empty (a
+        failed stage leaves no trace, not even models/gluon-export/)."""
         for tmp, _ in self.outputs:
             _discard(tmp)
+        for directory in self.made:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty: it holds an output now
+                pass
 
     def explain(self, exc: OSError) -> OSError:
         """Point an OSError at the output the user knows, not at our temporary name. Errors
@@ -169,7 +181,7 @@ def staged_outputs():
     except OSError as exc:
         raise staged.explain(exc) from None
     finally:
-        staged.remove_temporaries()
+        staged.clean_up()
 
 
 @contextmanager
