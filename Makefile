@@ -1,5 +1,6 @@
-# The front door: `make run` (the pipeline on the real data) and `make test`.
-# Both set up everything on a fresh machine: the venv with pinned packages and a data source.
+# The front door. A bare `make` only lists the targets (`make help`); `make run` and `make test`
+# set up everything on a fresh machine: the venv with pinned packages and a data source.
+# Each target's `## ` comment is its line in `make help`.
 PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -9,28 +10,40 @@ DATASET_DIR := /usr/share/datasets/fashion-mnist
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: run test bench push pull data-source clean
+.DEFAULT_GOAL := help
+.PHONY: help run test lint bench push pull venv data-source clean distclean
 
-run: $(STAMP) data-source
+help: ## list the targets (what a bare `make` does)
+	@echo "make TARGET, one of:"
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo "Then the DVC way, from the venv (source .venv/bin/activate): docs/comparing-runs.md"
+
+run: $(STAMP) data-source ## set up, run the pipeline on the real data (dvc repro), show its metrics
 	dvc repro
 	@echo
 	dvc metrics show
 	@echo
 	@echo "Pictures: $(CURDIR)/plots/*.png"
 
-test: $(STAMP) data-source
+test: $(STAMP) data-source lint ## set up, then `make lint`, then every test (pytest)
 	python -m pytest
 
-bench: $(STAMP) data-source
+lint: $(STAMP) ## ruff: lint rules and the format check (settings in pyproject.toml)
+	ruff check .
+	ruff format --check .
+
+bench: $(STAMP) data-source ## seconds per epoch: the tutorial's loop, ours, numpy's bound
 	python -m fmnist.bench
 
 # Share the cached outputs (data, models) through the DVC remote in .dvc/config; metrics,
-# DVCLive histories, timing and plots are `cache: false` and travel with git instead.
-push: $(STAMP)
+# DVCLive histories and plots are `cache: false` and travel with git instead.
+push: $(STAMP) ## copy data/ and models/ to the DVC remote (.dvc/config)
 	dvc push
 
-pull: $(STAMP)
-	dvc pull
+pull: $(STAMP) ## get data/ and models/ from the DVC remote, or say what to do instead
+	@python -m fmnist.pull
+
+venv: $(STAMP) ## only the set-up: .venv with the pinned packages
 
 # Rebuilt when the pins change; a venv made by another Python is replaced.
 $(STAMP): requirements.txt pyproject.toml
@@ -42,7 +55,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 # The offline source of the real data; online mirrors in params.yaml are tried after it.
-data-source:
+data-source: ## install Debian's dataset-fashion-mnist if missing (as root), else say so
 	@if [ -d $(DATASET_DIR) ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "Installing Debian's dataset-fashion-mnist (the real Fashion-MNIST files) into $(DATASET_DIR)"; \
@@ -52,5 +65,11 @@ data-source:
 		     "(or: sudo apt-get install dataset-fashion-mnist)"; \
 	fi
 
-clean:
-	rm -rf data/raw data/prepared models dvclive timing metrics predicted_classes probabilities plots .dvc/cache .dvc/tmp
+# Only what git ignores: the outputs DVC keeps out of git (data/, models/, probabilities/),
+# its cache, dvc_plots/, caches. Committed results (metrics/, plots/, dvc.lock...) and files
+# you have not added yet stay; so do .venv and your .dvc/config.local.
+clean: ## remove what git ignores (outputs, DVC cache), keeping .venv and .dvc/config.local
+	git clean -d -X --force -e '!/$(VENV)' -e '!/.dvc/config.local'
+
+distclean: clean ## `make clean`, and .venv too
+	rm -rf $(VENV)
