@@ -5,27 +5,28 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 DATASET_DIR := /usr/share/datasets/fashion-mnist
+PLOTS_PAGE := .dvc/plots_page.html
 
 # DVC runs stage commands with the first `python` on PATH: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench push pull venv data-source clean distclean
+.PHONY: help run test lint bench push pull plots-page predict venv data-source clean distclean
 
 help: ## list the targets (what a bare `make` does)
 	@echo "make TARGET, one of:"
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "Then the DVC way, from the venv (source .venv/bin/activate): docs/comparing-runs.md"
 
-run: $(STAMP) data-source ## set up, run the pipeline on the real data (dvc repro), show its metrics
+run: $(STAMP) data-source $(PLOTS_PAGE) ## set up, the pipeline on the real data, its metrics
 	dvc repro
 	@echo
 	dvc metrics show
 	@echo
 	@echo "Pictures: $(CURDIR)/plots/*.png"
 
-test: $(STAMP) data-source lint ## set up, then `make lint`, then every test (pytest)
+test: $(STAMP) data-source $(PLOTS_PAGE) lint ## set up, then `make lint`, then every test (pytest)
 	python -m pytest
 
 lint: $(STAMP) ## ruff: lint rules and the format check (settings in pyproject.toml)
@@ -44,6 +45,15 @@ pull: $(STAMP) ## get data/ and models/ from the DVC remote, or say what to do i
 	@python -m fmnist.pull
 
 venv: $(STAMP) ## only the set-up: .venv with the pinned packages
+
+# The page `dvc plots show` / `dvc plots diff` fill (plots.html_template in .dvc/config), with
+# vega inlined from the pinned vl-convert-python: the charts show offline.
+plots-page: $(PLOTS_PAGE) ## the offline page `dvc plots show` fills (vega inlined)
+$(PLOTS_PAGE): $(STAMP) src/fmnist/plots_page.py
+	python -m fmnist.plots_page $@
+
+predict: $(STAMP) ## the exported model on your pictures: make predict IMAGES="a.png b.jpg"
+	python -m fmnist.predict $(IMAGES)
 
 # Rebuilt when the pins change; a venv made by another Python is replaced.
 $(STAMP): requirements.txt pyproject.toml

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from fmnist.idx import encode_images, encode_labels, write_gz
+from fmnist.plots_page import DEFAULT_PATH as PLOTS_PAGE, write_page
 
 PROJECT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -117,6 +118,14 @@ def copy_project(destination: Path) -> Project:
     return project
 
 
+@pytest.fixture(scope="session")
+def plots_page(tmp_path_factory) -> Path:
+    """The offline page of `dvc plots show`: set-up writes it, git ignores it (not copied)."""
+    path = tmp_path_factory.mktemp("plots-page") / "plots_page.html"
+    write_page(path)
+    return path
+
+
 # The settings the tests train with, whatever params.yaml holds (a user may commit tuned
 # params): two quick epochs of plain SGD at lr 0.1, both models in one process each.
 TEST_PARAMS = {
@@ -128,10 +137,11 @@ TEST_PARAMS = {
 
 
 @pytest.fixture
-def small_project(tmp_path, small_dataset) -> Project:
+def small_project(tmp_path, small_dataset, plots_page) -> Project:
     """The project pointed at the small dataset, with TEST_PARAMS, committed."""
     data_dir, sha256 = small_dataset
     project = copy_project(tmp_path / "project")
+    shutil.copy2(plots_page, project.root / PLOTS_PAGE)
     project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256}, **TEST_PARAMS)
     project.commit("small dataset")
     return project

@@ -25,7 +25,8 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
     assert 0 <= train_x.min() and train_x.max() <= 1
     assert test_y.shape == (100,) and test_y.dtype == np.int32
 
-    for name in ("scratch.params", "gluon.params", "gluon-symbol.json", "gluon-0000.params"):
+    for name in ("scratch.params", "gluon.params", "gluon-export/gluon-symbol.json",
+                 "gluon-export/gluon-0000.params"):
         assert (root / "models" / name).stat().st_size > 0
     for model in ("scratch", "gluon"):
         history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())

@@ -71,9 +71,9 @@ def write_metric_files(files: dict, metrics_dir) -> None:
 
 
 def write_predicted_classes(actual: np.ndarray, probas: dict, out_dir) -> None:
-    """<model>.csv: one row (actual, predicted) per test image, class names as values; DVC's
-    `confusion` template counts the rows. (A directory named `confusion` would shadow that
-    template: DVC looks for a template file of that name first.)"""
+    """<model>.csv: one row (actual, predicted) per test image, class names as values; the
+    confusion template (.dvc/plots/confusion_label_order.json, DVC's `confusion` with the
+    classes in label order) counts the rows."""
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         for name, proba in probas.items():
