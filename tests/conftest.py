@@ -129,13 +129,22 @@ def plots_page(tmp_path_factory) -> Path:
     return path
 
 
+# The settings the tests train with, whatever params.yaml holds (a user may commit tuned
+# params): two quick epochs of plain SGD at lr 0.1, both models in one process each.
+TEST_PARAMS = {
+    "train": {"batch_size": 32, "epochs": 2, "lr": 0.1, "lr_schedule": "constant",
+              "momentum": 0.0, "weight_decay": 0.0, "seed": 42},
+    "scratch": {"init": "normal", "init_scale": 0.01},
+    "gluon": {"init": "normal", "init_scale": 0.01, "kvstore": "local", "workers": 1},
+}
+
+
 def small_project_at(destination: Path, small_dataset, plots_page) -> Project:
-    """The project pointed at the small dataset, trained for 2 quick epochs, committed."""
+    """The project pointed at the small dataset, with TEST_PARAMS, committed."""
     data_dir, sha256 = small_dataset
     project = copy_project(destination)
     shutil.copy2(plots_page, project.root / PLOTS_PAGE)
-    project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256},
-                       train={"epochs": 2, "batch_size": 32})
+    project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256}, **TEST_PARAMS)
     project.commit("small dataset")
     return project
 

@@ -173,7 +173,7 @@ def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_
                        "hosts": [], "timeout_s": 60}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     flags = ["--prepared-dir", "prepared", "--model", "models/gluon.params", "--export-prefix",
-             "models/gluon", "--live-dir", "dvclive/gluon", "--timing", "timing/gluon.tsv"]
+             "models/gluon", "--live-dir", "dvclive/gluon"]
     result = subprocess.run([sys.executable, str(PROJECT / "stages/train_gluon.py"), *flags],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"})

@@ -3,6 +3,7 @@ own errors and for the operating system's: a full disk, a read-only or immutable
 missing directory), and SIGINT, SIGTERM and SIGHUP turned into an exception, so that the
 temporary files of fmnist.atomic are removed on the way out and no output is left
 half-written."""
+import argparse
 import errno
 import fcntl
 import os
@@ -10,6 +11,7 @@ import re
 import signal
 import struct
 import sys
+import textwrap
 
 from . import FmnistError, atomic
 from .isa import cpu_flags, missing_isa_warning
@@ -136,3 +138,17 @@ def run_stage(name: str, main) -> None:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         print(stopped_message(name, signum), file=sys.stderr)
         sys.exit(128 + signum)
+
+
+def stage_parser(stage: str, description: str, settings: str) -> argparse.ArgumentParser:
+    """A stage script's command line. Its flags are paths, which dvc.yaml passes; settings
+    come from params.yaml only, never from flags, so that DVC tracks every one of them.
+    `settings` says which: "the fetch section", "none", ..."""
+    settings = (f"Settings from params.yaml: {settings}. Like every stage it first validates "
+                "the whole file and stops with one line naming a bad key (the comments in "
+                "params.yaml say what each key does). Every flag is a path and required.")
+    epilog = (textwrap.fill(settings, 78) + "\n\nRun it the DVC way (dvc.yaml passes every "
+              f"flag, and reruns it when its inputs change):\n  dvc repro {stage}")
+    return argparse.ArgumentParser(prog=f"stages/{stage}.py", description=description,
+                                   epilog=epilog,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
