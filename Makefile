@@ -12,11 +12,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench push pull plots-page predict venv data-source clean distclean
+.PHONY: help run test lint lock bench push pull plots-page predict venv data-source test-packages clean distclean
 
 help: ## list the targets (what a bare `make` does)
 	@echo "make TARGET, one of:"
-	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "Then the DVC way, from the venv (source .venv/bin/activate): docs/comparing-runs.md"
 
 run: $(STAMP) data-source $(PLOTS_PAGE) ## set up, the pipeline on the real data, its metrics
@@ -26,7 +26,7 @@ run: $(STAMP) data-source $(PLOTS_PAGE) ## set up, the pipeline on the real data
 	@echo
 	@echo "Pictures: $(CURDIR)/plots/*.png"
 
-test: $(STAMP) data-source $(PLOTS_PAGE) lint ## set up, then `make lint`, then every test (pytest)
+test: $(STAMP) data-source test-packages $(PLOTS_PAGE) lint ## set up, `make lint`, then every test
 	python -m pytest
 
 lint: $(STAMP) ## ruff: lint rules and the format check (settings in pyproject.toml)
@@ -55,14 +55,23 @@ $(PLOTS_PAGE): $(STAMP) src/fmnist/plots_page.py
 predict: $(STAMP) ## the exported model on your pictures: make predict IMAGES="a.png b.jpg"
 	python -m fmnist.predict $(IMAGES)
 
-# Rebuilt when the pins change; a venv made by another Python is replaced.
-$(STAMP): requirements.txt pyproject.toml
+# Rebuilt when the pins change; a venv made by another Python is replaced. It installs the
+# lock, every package exact (also the indirect ones: a newer Pillow may write other PNG bytes).
+$(STAMP): requirements.lock pyproject.toml
 	@if [ -x $(VENV)/bin/python ] && ! $(VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then \
 		echo "Replacing $(VENV): it is not Python 3.11"; rm -rf $(VENV); fi
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -r requirements.txt -e .
+	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	@touch $@
+
+lock: ## after editing requirements.txt: resolve it afresh into requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -r requirements.txt
+	{ echo "# Every package .venv holds, exact: made from requirements.txt by \`make lock\` (do not edit)."; \
+	  .lock-venv/bin/python -m pip freeze; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock && rm -rf .lock-venv
 
 # The offline source of the real data; online mirrors in params.yaml are tried after it.
 data-source: ## install Debian's dataset-fashion-mnist if missing (as root), else say so
@@ -73,6 +82,19 @@ data-source: ## install Debian's dataset-fashion-mnist if missing (as root), els
 	else \
 		echo "No $(DATASET_DIR): fetch will try the online mirrors in params.yaml" \
 		     "(or: sudo apt-get install dataset-fashion-mnist)"; \
+	fi
+
+# What the browser and multi-host tests need (Debian's names): installed when missing, as root.
+TEST_DEBS := chromium openssh-server openssh-client iproute2
+test-packages: ## as root: install chromium, sshd and ip(8) for the tests, if missing
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done | xargs); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's $$missing for the browser and multi-host tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "Missing $$missing: the browser and multi-host tests will skip and say why" \
+		     "(as root, make test installs them)"; \
 	fi
 
 # Only what git ignores: the outputs DVC keeps out of git (data/, models/, probabilities/),
