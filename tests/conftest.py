@@ -12,8 +12,12 @@ import pytest
 import yaml
 
 from fmnist.idx import encode_images, encode_labels, write_gz
+from fmnist.plots_page import DEFAULT_PATH as PLOTS_PAGE, write_page
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Tests that mount file systems or set chattr flags: real faults need root (CI runs as root).
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount file systems "
+                             "and set chattr flags; CI runs the tests as root")
 VENV_BIN = Path(sys.executable).parent
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist")
 
@@ -117,12 +121,69 @@ def copy_project(destination: Path) -> Project:
     return project
 
 
-@pytest.fixture
-def small_project(tmp_path, small_dataset) -> Project:
-    """The project pointed at the small dataset, trained for 2 quick epochs, committed."""
+@pytest.fixture(scope="session")
+def plots_page(tmp_path_factory) -> Path:
+    """The offline page of `dvc plots show`: set-up writes it, git ignores it (not copied)."""
+    path = tmp_path_factory.mktemp("plots-page") / "plots_page.html"
+    write_page(path)
+    return path
+
+
+# The settings the tests train with, whatever params.yaml holds (a user may commit tuned
+# params): two quick epochs of plain SGD at lr 0.1, both models in one process each,
+# on this machine.
+TEST_PARAMS = {
+    "train": {"batch_size": 32, "epochs": 2, "lr": 0.1, "lr_schedule": "constant",
+              "momentum": 0.0, "weight_decay": 0.0, "seed": 42},
+    "scratch": {"init": "normal", "init_scale": 0.01},
+    "gluon": {"init": "normal", "init_scale": 0.01, "kvstore": "local", "workers": 1,
+              "hosts": [], "ssh_config": ""},
+}
+
+
+def small_project_at(destination: Path, small_dataset, plots_page) -> Project:
+    """The project pointed at the small dataset, with TEST_PARAMS, committed."""
     data_dir, sha256 = small_dataset
-    project = copy_project(tmp_path / "project")
-    project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256},
-                       train={"epochs": 2, "batch_size": 32})
+    project = copy_project(destination)
+    shutil.copy2(plots_page, project.root / PLOTS_PAGE)
+    project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256}, **TEST_PARAMS)
     project.commit("small dataset")
     return project
+
+
+@pytest.fixture
+def small_project(tmp_path, small_dataset, plots_page) -> Project:
+    return small_project_at(tmp_path / "project", small_dataset, plots_page)
+
+
+class Mounts:
+    """tmpfs mounts made by a test, all unmounted at its end (in reverse order)."""
+
+    def __init__(self):
+        self.points: list[Path] = []
+
+    def tmpfs(self, target: Path, size: str, *options: str) -> None:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join((f"size={size}", *options)),
+                        "tmpfs", str(target)], check=True)
+        self.points.append(target)
+
+    def bind_read_only(self, target: Path) -> None:
+        """target, mounted over itself read-only: the same files, no writes."""
+        subprocess.run(["mount", "--bind", str(target), str(target)], check=True)
+        self.points.append(target)
+        self.remount(target, "bind", "ro")
+
+    def remount(self, target: Path, *options: str) -> None:
+        subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(target)],
+                       check=True)
+
+    def unmount_all(self) -> None:
+        while self.points:
+            subprocess.run(["umount", str(self.points.pop())], check=True)
+
+
+@pytest.fixture
+def mounts():
+    mounted = Mounts()
+    yield mounted
+    mounted.unmount_all()

@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
-from fmnist.atomic import atomic_path, write_text_atomic
+from fmnist.atomic import TEMP_GLOB, atomic_path, stop_signals_held, write_text_atomic
 
 from conftest import PROJECT
 
 
 def leftovers(directory):
-    return list(directory.glob(".*.tmp-*"))
+    return list(directory.glob(TEMP_GLOB))
 
 
 def test_a_file_is_replaced_whole(tmp_path):
@@ -49,6 +49,16 @@ def test_files_and_directories_replace_each_other(tmp_path, old_is_dir, new_is_d
             tmp.write_text("fresh")
     assert (final / "fresh.gz" if new_is_dir else final).read_text() == "fresh"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
+def test_a_stop_signal_in_a_held_block_acts_when_the_block_ends():
+    ran = []
+    with pytest.raises(KeyboardInterrupt):  # Python's own SIGINT handler, run after the block
+        with stop_signals_held():
+            signal.raise_signal(signal.SIGINT)
+            ran.append("the rest of the block")
+    assert ran == ["the rest of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # A stage that is stopped while it writes its output.

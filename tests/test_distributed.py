@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import PROJECT, REAL_DATA
+from conftest import PROJECT, REAL_DATA, TEST_PARAMS
 from fmnist.data import load_prepared, prepared_digest, write_manifest
 from fmnist.distributed import DistributedError, check_hosts, per_worker_batch_size
 from fmnist.distributed.launcher import plan_nodes, run_job
@@ -48,14 +48,15 @@ def prepared(tmp_path_factory):
 
 
 def workspace(tmp_path, prepared, train=None, gluon=None):
-    """A directory to run the stage in: params.yaml (the project's, changed) and the data."""
+    """A directory to run the stage in: params.yaml (the project's, with TEST_PARAMS and the
+    changes) and the data."""
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     # The cosine schedule ends every run settled (lr -> 0), not mid-oscillation: with a
     # constant lr, test accuracy moves by 0.02-0.03 from one epoch to the next.
-    params["train"].update({"epochs": 3, "batch_size": 64, "lr_schedule": "cosine",
-                            **(train or {})})
-    params["gluon"].update({"kvstore": "dist_sync", "workers": 2, "timeout_s": 120,
-                            **(gluon or {})})  # a hung job ends by itself
+    params["train"].update({**TEST_PARAMS["train"], "epochs": 3, "batch_size": 64,
+                            "lr_schedule": "cosine", **(train or {})})
+    params["gluon"].update({**TEST_PARAMS["gluon"], "kvstore": "dist_sync", "workers": 2,
+                            "timeout_s": 120, **(gluon or {})})  # a hung job ends by itself
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "prepared").symlink_to(prepared)

@@ -1,5 +1,6 @@
 """The pictures render draws: each must say what it shows (titles, axis labels, class names),
 mark wrong predictions in red, and have no text running into other text or other images."""
+from dataclasses import replace
 from itertools import combinations
 
 import matplotlib.colors
@@ -12,6 +13,7 @@ from conftest import synthetic_split
 from fmnist import figures
 from fmnist.labels import CLASS_NAMES
 from fmnist.metrics import confusion_matrix
+from fmnist.params import GluonParams, TrainParams
 
 IMAGES, LABELS = synthetic_split(20, seed=5)
 IMAGES = IMAGES.reshape(len(IMAGES), -1).astype(np.float32) / 255
@@ -136,3 +138,52 @@ def test_image_grids_of_any_size_fit(count):
     fig = figures.sample_grid(IMAGES[:count], LABELS[:count], "Some images")
     assert sum(ax.get_visible() for ax in fig.axes) == count
     assert_nothing_overlaps(fig)
+
+
+TRAIN = TrainParams(batch_size=256, epochs=5, lr=0.1, lr_schedule="constant", momentum=0.0,
+                    weight_decay=0.0, seed=42)
+LOCAL = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
+                    timeout_s=600)
+
+
+def test_the_run_caption_names_the_params_that_drew_the_picture():
+    assert figures.run_caption(TRAIN, LOCAL) == "Run: 5 epochs, lr 0.1 constant, batch 256"
+    tuned = replace(TRAIN, epochs=30, lr=0.05, lr_schedule="cosine", momentum=0.9,
+                    weight_decay=1e-4)
+    assert figures.run_caption(tuned, replace(LOCAL, kvstore="dist_sync", workers=2)) == (
+        "Run: 30 epochs, lr 0.05 cosine, batch 256, momentum 0.9, weight decay 0.0001, "
+        "gluon on 2 dist_sync workers")
+
+
+HISTORY = {"epoch": [1, 2], "loss": [0.8, 0.6], "train_accuracy": [0.7, 0.8],
+           "test_accuracy": [0.72, 0.79]}
+EVERY_KIND = {
+    "samples": lambda: figures.sample_grid(IMAGES[:10], LABELS[:10], "Samples"),
+    "predictions": lambda: figures.prediction_grid(IMAGES[:9], LABELS[:9],
+                                                   {"scratch": LABELS[:9]}, "Predictions"),
+    "mistakes": lambda: figures.confident_mistakes(
+        IMAGES[:6], LABELS[:6], {"scratch": np.eye(10)[(LABELS[:6] + 1) % 10]},
+        {"scratch": np.arange(6)}, "Mistakes"),
+    "training_curves": lambda: figures.training_curves({"scratch": HISTORY, "gluon": HISTORY}),
+    "confusion": lambda: figures.confusion_heatmap(confusion_matrix(LABELS, LABELS), "CM"),
+}
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_the_caption_sits_below_everything_and_is_saved_with_it(kind, tmp_path):
+    bare = tmp_path / "bare.png"
+    figures.save_png(EVERY_KIND[kind](), bare)
+    fig = EVERY_KIND[kind]()
+    figures.add_caption(fig, figures.run_caption(TRAIN, LOCAL))
+    assert_nothing_overlaps(fig)
+    renderer = fig.canvas.get_renderer()
+    caption = [t for t in drawn_texts(fig) if t.get_text().startswith("Run: ")]
+    assert len(caption) == 1
+    top = caption[0].get_window_extent(renderer).y1
+    others = [t.get_window_extent(renderer) for t in drawn_texts(fig) if t is not caption[0]]
+    others += [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    assert top < min(box.y0 for box in others)
+    figures.save_png(fig, tmp_path / "captioned.png")
+    bare_height, captioned_height = (imread(tmp_path / name).shape[0]
+                                     for name in ("bare.png", "captioned.png"))
+    assert captioned_height > bare_height  # the saved picture grew to hold the caption

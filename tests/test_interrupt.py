@@ -8,6 +8,7 @@ import threading
 import psutil
 
 from conftest import VENV_BIN
+from fmnist.atomic import TEMP_GLOB
 
 STAGE_SCRIPT = "stages/train_scratch.py"
 OUTPUTS = ("models/scratch.params", "dvclive/scratch")
@@ -78,7 +79,7 @@ def test_stopping_training_leaves_nothing_and_the_next_repro_reruns(small_projec
         assert "Traceback" not in err, err
         for output in OUTPUTS:
             assert not (root / output).exists(), f"{stop.__name__} left {output}"
-        assert not list(root.rglob(".*.tmp-*")), f"{stop.__name__} left temporary files"
+        assert not list(root.rglob(TEMP_GLOB)), f"{stop.__name__} left temporary files"
         assert (root / "dvc.lock").read_bytes() == lock
         assert "changed outs" in project.dvc("status", "train_scratch").stdout
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from fmnist import FmnistError
-from fmnist.evaluate import (class_file_stem, metric_files, write_metric_files,
+from fmnist.atomic import atomic_path
+from fmnist.evaluate import (class_key, metric_files, write_metric_files,
                              write_predicted_classes)
 from fmnist.results import load_histories, load_probabilities, save_probabilities
 from fmnist.labels import CLASS_NAMES
@@ -72,11 +73,11 @@ def test_confidently_wrong_orders_by_confidence_and_keeps_ties_in_order():
     assert confidently_wrong(actual, right, 3).size == 0
 
 
-def test_class_file_stems_are_plain_unique_and_in_label_order():
-    stems = [class_file_stem(label) for label in range(10)]
-    assert stems[0] == "0_T-shirt-top" and stems[9] == "9_Ankle_boot"
-    assert len(set(stems)) == 10 and sorted(stems) == stems
-    assert not any(c in stem for stem in stems for c in "/ ")
+def test_class_keys_are_plain_unique_and_in_label_order():
+    keys = [class_key(label) for label in range(10)]
+    assert keys[0] == "0_T-shirt-top" and keys[9] == "9_Ankle_boot"
+    assert len(set(keys)) == 10 and sorted(keys) == keys
+    assert not any(c in key for key in keys for c in "/ ")
 
 
 def histories():
@@ -93,20 +94,24 @@ def test_metric_files_put_both_models_side_by_side():
     assert files["train_loss.json"] == {"scratch": 0.4, "gluon": 0.3}
     assert files["train_accuracy.json"] == {"scratch": 0.8, "gluon": 0.85}
     assert files["agreement.json"] == {"agreement": 0.5}
-    assert files["per_class_accuracy/1_Trouser.json"] == {"scratch": 0.5, "gluon": 1.0}
     assert files["macro_f1.json"]["gluon"] == pytest.approx(0.3)  # classes 3-9: no images, F1 0
-    per_class = [name for name in files if name.startswith("per_class_accuracy/")]
-    assert len(per_class) == len(CLASS_NAMES)
+    per_class = files.pop("per_class_accuracy.json")
+    assert list(per_class) == [class_key(label) for label in range(len(CLASS_NAMES))]
+    assert per_class["1_Trouser"] == {"scratch": 0.5, "gluon": 1.0}
+    assert per_class["2_Pullover"] == {"scratch": 0.0, "gluon": 1.0}
+    assert all(set(values) == {"scratch", "gluon"} for values in per_class.values())
     assert all(set(values) == {"scratch", "gluon"} for name, values in files.items()
                if name != "agreement.json")
 
 
-def test_write_metric_files_replaces_the_whole_directory(tmp_path):
+def test_metric_files_staged_replace_the_whole_directory(tmp_path):
+    # As the evaluate stage writes them: into a staged directory that replaces the old one.
     metrics_dir = tmp_path / "metrics"
-    write_metric_files({"old.json": {"scratch": 1.0}}, metrics_dir)
     files = {"test_accuracy.json": {"scratch": 0.5, "gluon": 0.75},
-             "per_class_accuracy/0_T-shirt-top.json": {"scratch": 0.25, "gluon": 0.5}}
-    write_metric_files(files, metrics_dir)
+             "per_class_accuracy.json": {"0_T-shirt-top": {"scratch": 0.25, "gluon": 0.5}}}
+    for written in ({"old.json": {"scratch": 1.0}}, files):
+        with atomic_path(metrics_dir) as staged:
+            write_metric_files(written, staged)
     written = {str(p.relative_to(metrics_dir)): json.loads(p.read_text())
                for p in metrics_dir.rglob("*.json")}
     assert written == files  # old.json is gone

@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 
+from fmnist.atomic import TEMP_GLOB
+
 STAGES = ("fetch", "preprocess", "train_scratch", "train_gluon", "evaluate", "render")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PICTURES = ("samples.png", "predictions.png", "mistakes.png", "training_curves.png",
@@ -25,7 +27,8 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
     assert 0 <= train_x.min() and train_x.max() <= 1
     assert test_y.shape == (100,) and test_y.dtype == np.int32
 
-    for name in ("scratch.params", "gluon.params", "gluon-symbol.json", "gluon-0000.params"):
+    for name in ("scratch.params", "gluon.params", "gluon-export/gluon-symbol.json",
+                 "gluon-export/gluon-0000.params"):
         assert (root / "models" / name).stat().st_size > 0
     for model in ("scratch", "gluon"):
         history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())
@@ -40,7 +43,7 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
         assert probabilities.shape == (100, 10)
     for picture in PICTURES:
         assert (root / "plots" / picture).read_bytes()[:8] == PNG_MAGIC
-    assert not list(root.rglob(".*.tmp-*")), "temporary files were left behind"
+    assert not list(root.rglob(TEMP_GLOB)), "temporary files were left behind"
 
     second = project.dvc("repro").stdout
     assert "Running stage" not in second

@@ -8,6 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
+from fmnist.atomic import TEMP_GLOB
 from fmnist.idx import IdxError, encode_images, encode_labels, write_gz
 from fmnist.prepare import prepare
 
@@ -34,7 +35,7 @@ def expect_failure(raw_dir, pattern: str):
     with pytest.raises(IdxError, match=pattern):
         prepare(raw_dir, prepared)
     assert not prepared.exists()
-    assert not list(raw_dir.parent.glob(".*.tmp-*"))
+    assert not list(raw_dir.parent.glob(TEMP_GLOB))
 
 
 def test_good_files_are_prepared(raw_dir):

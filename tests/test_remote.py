@@ -5,7 +5,7 @@ import shutil
 # The outputs DVC caches (and pushes); the `cache: false` ones (metrics, DVCLive histories,
 # plots) are committed to git instead and come back with a git checkout.
 CACHED_OUTPUTS = ("data/raw", "data/prepared", "models/scratch.params", "models/gluon.params",
-                  "models/gluon-symbol.json", "models/gluon-0000.params")
+                  "models/gluon-export")
 GIT_OUTPUTS = ("metrics", "dvclive", "plots")
 
 

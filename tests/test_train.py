@@ -2,12 +2,18 @@
 the divergence guard (in-process and through the real stages)."""
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
 import pytest
+import yaml
 
-from conftest import synthetic_split
+from conftest import PROJECT, synthetic_split
+from fmnist import FmnistError
 from fmnist.data import Dataset
 from fmnist.models.gluon import GluonSoftmax
 from fmnist.models.scratch import ScratchSoftmax
@@ -139,3 +145,40 @@ def test_a_diverging_stage_fails_with_the_location_and_writes_no_model(small_pro
     models = project.root / "models"
     written = [p.name for p in models.glob("*")] if models.exists() else []
     assert written in ([], [".gitignore"]), written  # DVC's own .gitignore may be there
+
+
+BATCH_TOO_LARGE = ("params: train.batch_size must be at most 500, the size of the training "
+                   "set, got 501; a larger batch would be the whole set, one step per epoch")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_batch_larger_than_the_training_set_is_refused(name, data):
+    # Before: one step per epoch, without a word (0.65 test accuracy instead of 0.81).
+    with pytest.raises(FmnistError, match=f"^{re.escape(BATCH_TOO_LARGE)}$"):
+        run(name, data, batch_size=501)
+    _, history = run(name, data, batch_size=500, epochs=1)  # the whole set is allowed
+    assert len(history) == 1
+
+
+def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_path):
+    """Each worker sees only its shard and its part of the batch: the global batch is checked
+    against the whole set, with the same message."""
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        np.save(prepared / f"{name}.npy", getattr(data, name), allow_pickle=False)
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())  # for its fetch section
+    params["train"] = {**dataclasses.asdict(TRAIN), "batch_size": 502}
+    params["gluon"] = {**dataclasses.asdict(GLUON), "kvstore": "dist_sync", "workers": 2,
+                       "hosts": [], "timeout_s": 60}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    flags = ["--prepared-dir", "prepared", "--model", "models/gluon.params", "--export-prefix",
+             "models/gluon", "--live-dir", "dvclive/gluon"]
+    result = subprocess.run([sys.executable, str(PROJECT / "stages/train_gluon.py"), *flags],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"})
+    assert result.returncode == 1
+    assert "train_gluon: error: distributed training failed: worker" in result.stderr
+    assert BATCH_TOO_LARGE.replace("501", "502") in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "models").exists()

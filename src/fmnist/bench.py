@@ -168,17 +168,30 @@ PIPELINES = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """Every flag's default in --help, and the description's line breaks kept."""
+
+
+SETTINGS = """Settings from params.yaml: the pipeline loops and the numpy bound train with the
+train section (train.epochs replaced by --epochs) and the scratch and gluon init;
+the tutorial's loop uses train.lr with the tutorial's batch of 256 and W ~ N(0, 1)."""
+
+
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--raw-dir", type=Path, default=default_raw_dir(),
-                        help="the four IDX .gz files (default: data/raw if fetched, else "
-                             f"{DATASET_DIR})")
-    parser.add_argument("--tutorial-epochs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3,
+    parser = argparse.ArgumentParser(prog="python -m fmnist.bench", description=__doc__,
+                                     epilog=SETTINGS, formatter_class=HelpFormatter)
+    parser.add_argument("--raw-dir", type=Path, default=default_raw_dir(), metavar="DIR",
+                        help="the four IDX .gz files: data/raw if fetched, else "
+                             f"{DATASET_DIR}")
+    parser.add_argument("--tutorial-epochs", type=int, default=3, metavar="N",
+                        help="epochs of the tutorial's loop, the slow one (it transforms "
+                             "every image on its own)")
+    parser.add_argument("--rounds", type=int, default=3, metavar="N",
                         help="the fast loops take turns, so a burst of load on a shared "
                              "machine hits them alike")
-    parser.add_argument("--epochs", type=int, default=4, help="per fast loop and round")
+    parser.add_argument("--epochs", type=int, default=4, metavar="N",
+                        help="per fast loop and round")
     parser.add_argument("--profile", action="store_true",
                         help="also print mx.profiler's view of one epoch of each model")
     return parser.parse_args()

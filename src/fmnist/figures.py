@@ -8,19 +8,43 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
-from .atomic import atomic_path  # noqa: E402
 from .labels import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
 
 WRONG_COLOR = "tab:red"
 # Solid under dashed: when both models give the same numbers, both lines stay visible.
 MODEL_STYLES = ({"linestyle": "-", "linewidth": 4, "alpha": 0.45, "marker": "o"},
                 {"linestyle": "--", "linewidth": 1.5, "marker": "x"})
+LINE_PT = 14  # caption line spacing at 10 pt text
+INCH_PT = 72
+
+
+def run_caption(train, gluon) -> str:
+    """The params that drew a picture, e.g. 'Run: 5 epochs, lr 0.1 constant, batch 256';
+    momentum, weight decay and dist_sync only when used. Pictures outlive the workspace
+    they were drawn in (a copy in a report, an experiment applied since): each says its run."""
+    parts = [f"{train.epochs} epochs", f"lr {train.lr:g} {train.lr_schedule}",
+             f"batch {train.batch_size}"]
+    if train.momentum:
+        parts.append(f"momentum {train.momentum:g}")
+    if train.weight_decay:
+        parts.append(f"weight decay {train.weight_decay:g}")
+    if gluon.kvstore == "dist_sync":
+        parts.append(f"gluon on {gluon.workers} dist_sync workers")
+    return "Run: " + ", ".join(parts)
+
+
+def add_caption(fig, caption: str) -> None:
+    """Small grey text 6 pt under the figure's lower right corner, so below everything else
+    in it (save_png's tight bounding box grows to hold it)."""
+    below = fig.transFigure + ScaledTranslation(0, -6 / INCH_PT, fig.dpi_scale_trans)
+    fig.text(0.995, 0, caption, transform=below, ha="right", va="top", fontsize=9,
+             color="dimgray")
 
 
 def save_png(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -28,10 +52,6 @@ def _show_image(ax, image: np.ndarray) -> None:
     ax.imshow(image.reshape(IMAGE_SIDE, IMAGE_SIDE), cmap="gray_r", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-LINE_PT = 14  # caption line spacing at 10 pt text
-INCH_PT = 72
 
 
 def _image_cells(count: int, ncols: int, lines_above: int, lines_below: int, title: str,

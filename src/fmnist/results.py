@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from . import FmnistError
-from .atomic import atomic_path
 from .labels import NUM_CLASSES
 from .metrics import confusion_matrix
 
@@ -40,10 +39,10 @@ def load_histories(live_dirs: dict) -> dict:
 
 def save_probabilities(probas: dict, probabilities_dir) -> None:
     """<model>.npy: float32 (N, 10) class probabilities of the test images, for render."""
-    with atomic_path(probabilities_dir) as tmp:
-        tmp.mkdir()
-        for name, proba in probas.items():
-            np.save(tmp / f"{name}.npy", proba.astype(np.float32), allow_pickle=False)
+    Path(probabilities_dir).mkdir()
+    for name, proba in probas.items():
+        path = Path(probabilities_dir) / f"{name}.npy"
+        np.save(path, proba.astype(np.float32), allow_pickle=False)
 
 
 def load_probabilities(probabilities_dir, num_images: int) -> dict:

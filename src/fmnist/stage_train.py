@@ -2,25 +2,21 @@
 
 Wall times are printed on every epoch line but written to no output: a tracked file that
 held them would change on every run, and `make bench` is where speed is measured."""
-from contextlib import ExitStack
-
-from .atomic import atomic_path
+from .atomic import staged_outputs
 from .data import load_prepared
 from .tracking import write_history
 from .train import train
 
 
 def write_outputs(model, history, model_path, live_dir, export_prefix=None):
-    """All or nothing: every output is first written under a temporary name, and the renames
-    happen together at the end, so an interrupted stage never leaves a model without its
-    history (DVC would otherwise keep the model of a run that did not finish)."""
-    with ExitStack() as stack:
-        def staged(path):
-            return stack.enter_context(atomic_path(path))
-        model.save(staged(model_path))
-        write_history(history, staged(live_dir))
+    """All or nothing: the outputs are renamed into place together at the end, so an
+    interrupted stage never leaves a model without its history (DVC would otherwise keep
+    the model of a run that did not finish)."""
+    with staged_outputs() as stage:
+        model.save(stage(model_path))
+        write_history(history, stage(live_dir))
         if export_prefix is not None:
-            model.export(*(staged(path) for path in model.export_paths(export_prefix)))
+            model.export(*(stage(path) for path in model.export_paths(export_prefix)))
 
 
 def run_training(model, train_params, prepared_dir, model_path, live_dir,

@@ -45,10 +45,26 @@ class EpochStats:
                 f"{self.samples_per_second:,.0f} samples/s)")
 
 
+# MXNet takes a learning rate as a float32 and refuses one between 0 and float32's smallest
+# normal number. The cosine schedule's last steps can get there (train.lr 1e-30 times a
+# factor of 5e-17), where a step changes nothing anyway: those become 0.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+
+
 def learning_rate(params: TrainParams, step: int, total_steps: int) -> float:
     if params.lr_schedule == "cosine":
-        return params.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+        lr = params.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+        return lr if lr >= FLOAT32_TINY else 0.0
     return params.lr
+
+
+def check_batch_size(batch_size: int, train_size: int) -> None:
+    """A batch larger than the training set would silently be the whole set: one step per
+    epoch (test accuracy 0.65 instead of 0.81 on Fashion-MNIST after 5 epochs)."""
+    if batch_size > train_size:
+        raise FmnistError(f"params: train.batch_size must be at most {train_size}, the size of "
+                          f"the training set, got {batch_size}; a larger batch would be the "
+                          "whole set, one step per epoch")
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -99,6 +115,7 @@ def shared_ndarray(array: np.ndarray) -> nd.NDArray:
 
 
 def train(model, data: Dataset, params: TrainParams, on_epoch=print) -> list[EpochStats]:
+    check_batch_size(params.batch_size, len(data.train_y))
     rng = np.random.RandomState(params.seed)
     train_x, train_y, test_x, test_y = (shared_ndarray(a) for a in (
         data.train_x, data.train_y, data.test_x, data.test_y))

@@ -17,7 +17,7 @@ from ..data import Dataset, load_prepared, prepared_digest
 from ..models.gluon import GluonSoftmax
 from ..params import Params
 from ..stage_train import write_outputs
-from ..train import train
+from ..train import check_batch_size, train
 from . import DistributedError, per_worker_batch_size
 
 
@@ -120,7 +120,10 @@ def run_worker(index: int, params: Params, data_digest: str, prepared_dir, model
         raise DistributedError(f"worker index {index} is outside a job of {workers} workers")
     train_params = dataclasses.replace(
         params.train, batch_size=per_worker_batch_size(params.train.batch_size, workers))
-    data = shard(load_prepared(prepared_dir), index, workers)
+    data = load_prepared(prepared_dir)
+    # The global batch against the whole set: train() would only see this worker's parts.
+    check_batch_size(params.train.batch_size, len(data.train_y))
+    data = shard(data, index, workers)
     print(f"ps-lite rank {kvstore.rank} of {workers}: {len(data.train_y)} training examples, "
           f"batches of {train_params.batch_size}", flush=True)
     # Same seed everywhere: the same order of batches within each shard. The trainer has no

@@ -7,7 +7,7 @@ import numpy as np
 from mxnet import nd
 
 from .. import FmnistError
-from ..atomic import atomic_path
+from ..atomic import write_checked
 from ..labels import NUM_CLASSES, NUM_FEATURES
 from . import GRAPH_FLAGS, correct_predictions, seed_everything
 
@@ -97,18 +97,29 @@ class ScratchSoftmax:
         return nd.softmax(self.forward(nd.array(x))).asnumpy()
 
     def save(self, path) -> None:
-        with atomic_path(path) as tmp:
-            nd.save(str(tmp), {"W": self.weight, "b": self.bias})
+        """Into path as given (a caller stages it: fmnist.atomic); loaded back to check it."""
+        write_checked(lambda: nd.save(str(path), {"W": self.weight, "b": self.bias}),
+                      {path: read_arrays})
 
     @classmethod
     def load(cls, path) -> "ScratchSoftmax":
-        path = Path(path)
-        try:
-            arrays = nd.load(str(path))
-        except Exception as exc:  # MXNet raises its own MXNetError for any unreadable file
-            raise FmnistError(f"{path}: not an MXNet parameter file ({exc}); "
-                              "rerun the train_scratch stage") from None
-        shapes = {k: v.shape for k, v in arrays.items()} if isinstance(arrays, dict) else None
-        if shapes != {"W": (NUM_CLASSES, NUM_FEATURES), "b": (NUM_CLASSES,)}:
-            raise FmnistError(f"{path}: holds {shapes}, expected W (10, 784) and b (10,)")
+        arrays = read_arrays(path)
         return cls(arrays["W"], arrays["b"])
+
+
+def read_arrays(path) -> dict:
+    path = Path(path)
+    try:
+        open(path, "rb").close()  # MXNet says "not a parameter file" of any path it cannot open
+    except FileNotFoundError:
+        raise FmnistError(f"{path}: missing; run the train_scratch stage "
+                          "(dvc repro train_scratch)") from None
+    try:
+        arrays = nd.load(str(path))
+    except Exception as exc:  # MXNet raises its own MXNetError for any unreadable file
+        raise FmnistError(f"{path}: not an MXNet parameter file ({exc}); "
+                          "rerun the train_scratch stage") from None
+    shapes = {k: v.shape for k, v in arrays.items()} if isinstance(arrays, dict) else None
+    if shapes != {"W": (NUM_CLASSES, NUM_FEATURES), "b": (NUM_CLASSES,)}:
+        raise FmnistError(f"{path}: holds {shapes}, expected W (10, 784) and b (10,)")
+    return arrays

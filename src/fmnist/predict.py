@@ -1,0 +1,129 @@
+"""Classify your own pictures with the exported Gluon model; one line per picture with the
+three likeliest classes.
+
+Each picture is brought to what the model saw in training: grayscale, 28x28, values in
+[0, 1], a light garment on a dark background (a picture with a light background is
+inverted). Best results: one garment, centred, filling most of the picture.
+"""
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from . import FmnistError
+from .cli import run_stage
+from .labels import CLASS_NAMES, IMAGE_SIDE, NUM_FEATURES
+
+DEFAULT_SYMBOL = "models/gluon-export/gluon-symbol.json"
+DEFAULT_PARAMS = "models/gluon-export/gluon-0000.params"
+FORMATS = ("PNG", "JPEG")
+TOP = 3
+
+
+def grayscale(image: Image.Image) -> Image.Image:
+    """Any PNG or JPEG mode -> 8-bit grayscale ("L")."""
+    if image.mode.startswith("I;16"):  # 16-bit grayscale PNG: convert("L") would clip, not scale
+        return Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round()
+                               .astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        # Transparent parts shown as a viewer shows them: on white.
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"),
+                                      image.convert("RGBA"))
+    return image.convert("L")
+
+
+def has_light_background(gray: Image.Image) -> bool:
+    """The frame of a picture of one garment is background; the garment is in the middle.
+    Its median (robust to a garment touching an edge) says whether the background is light,
+    as in product photos, or dark, as in Fashion-MNIST."""
+    pixels = np.asarray(gray)
+    frame = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
+    return float(np.median(frame)) > 127.5
+
+
+def to_model_input(image: Image.Image) -> np.ndarray:
+    """float32 (784,) in [0, 1]: a light garment on black, the longer side 28 pixels, centred."""
+    gray = grayscale(ImageOps.exif_transpose(image))  # phone photos store their rotation
+    if has_light_background(gray):
+        gray = ImageOps.invert(gray)
+    # BOX: each output pixel is the mean of the pixels it covers (no ringing when shrinking).
+    # A 28x28 picture is left as it is.
+    fitted = ImageOps.contain(gray, (IMAGE_SIDE, IMAGE_SIDE), method=Image.Resampling.BOX)
+    square = Image.new("L", (IMAGE_SIDE, IMAGE_SIDE), 0)  # pad the shorter side with black
+    square.paste(fitted, ((IMAGE_SIDE - fitted.width) // 2, (IMAGE_SIDE - fitted.height) // 2))
+    return (np.asarray(square, dtype=np.float32) / np.float32(255)).reshape(NUM_FEATURES)
+
+
+def load_picture(path) -> np.ndarray:
+    try:
+        with Image.open(path, formats=FORMATS) as image:
+            image.load()
+            return to_model_input(image)
+    except FileNotFoundError:
+        raise FmnistError(f"{path}: no such file") from None
+    except (OSError, Image.DecompressionBombError) as exc:  # not an image, truncated, a dir
+        raise FmnistError(f"{path}: not a readable PNG or JPEG image ({exc})") from None
+
+
+def load_exported_model(symbol_path, params_path):
+    """The export of the train_gluon stage, without this project's model code."""
+    import mxnet as mx
+    from mxnet import gluon
+
+    for path in (symbol_path, params_path):
+        if not Path(path).is_file():
+            raise FmnistError(f"{path}: missing; make the exported model with `dvc repro "
+                              "train_gluon` or fetch it with `dvc pull`")
+    try:
+        with warnings.catch_warnings():
+            # "Cannot decide type for ... data": it learns the type from the first batch.
+            warnings.filterwarnings("ignore", "Cannot decide type", UserWarning)
+            return gluon.SymbolBlock.imports(str(symbol_path), ["data"], str(params_path))
+    except (OSError, mx.base.MXNetError, AssertionError, ValueError) as exc:
+        raise FmnistError(f"{symbol_path} + {params_path}: not an exported Gluon model "
+                          f"({mxnet_reason(exc)}); rerun `dvc repro train_gluon`") from None
+
+
+def mxnet_reason(exc: Exception) -> str:
+    """The line of an MXNetError that says what failed, not its C++ traceback."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith(("Traceback", "File ", "At "))]
+    return reasons[0] if reasons else type(exc).__name__
+
+
+def classify(paths, symbol_path=DEFAULT_SYMBOL, params_path=DEFAULT_PARAMS) -> np.ndarray:
+    """Class probabilities, float32 (len(paths), 10). Every picture is read before MXNet
+    loads, so a bad file fails fast."""
+    batch = np.stack([load_picture(path) for path in paths])
+    model = load_exported_model(symbol_path, params_path)
+    from mxnet import nd
+    return nd.softmax(model(nd.array(batch))).asnumpy()
+
+
+def top_classes_line(path, probabilities: np.ndarray) -> str:
+    best = np.argsort(-probabilities, kind="stable")[:TOP]
+    return f"{path}: " + ", ".join(f"{CLASS_NAMES[c]} {probabilities[c]:.4f}" for c in best)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The description's paragraphs as written, and each flag's default."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m fmnist.predict", description=__doc__,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("images", nargs="+", metavar="IMAGE",
+                        help="PNG or JPEG files, any size and colour")
+    parser.add_argument("--symbol", default=DEFAULT_SYMBOL,
+                        help="the exported graph (written by the train_gluon stage)")
+    parser.add_argument("--params", default=DEFAULT_PARAMS, help="the exported weights")
+    args = parser.parse_args()
+    for path, probabilities in zip(args.images, classify(args.images, args.symbol,
+                                                         args.params)):
+        print(top_classes_line(path, probabilities))
+
+
+if __name__ == "__main__":
+    run_stage("predict", main)
