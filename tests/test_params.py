@@ -249,6 +249,9 @@ def test_ssh_config_is_a_path_or_empty():
         == "ci/ssh config"
     with pytest.raises(ParamsError, match=r"^params: gluon.ssh_config must be a string"):
         parse_params(with_change("gluon", "ssh_config", None))
+    with pytest.raises(ParamsError, match=r"^params: gluon.ssh_config must be '' \(ssh's own "
+                                          r"~/.ssh/config\) or the path of an ssh config file"):
+        parse_params(with_change("gluon", "ssh_config", "a\0b"))  # exec would refuse it
 
 
 def test_params_reach_workers_as_json_unchanged():

@@ -5,12 +5,15 @@ URLs) and writes them into a params.yaml. When load_params accepts the file, the
 through the code that consumes them up to the first real work: seeding the generators,
 the mirrors (URLs parsed and their requests built, directories read), socket timeouts,
 batch sizes, both models created and stepped with the schedule's learning rates. Anything
-raised there other than an FmnistError fails the test. (gluon.kvstore: dist_sync and
-gluon.hosts are consumed by the launcher, which starts processes and reaches hosts: they are
-validated here, and run in tests/test_distributed.py.)
+raised there other than an FmnistError fails the test. gluon.hosts and gluon.ssh_config go
+as far as the ssh command line, and all params through the JSON a dist_sync worker gets
+(starting processes and reaching hosts is tests/test_distributed.py's and
+tests/test_multihost.py's).
 """
 import http.client
+import json
 import math
+import os
 import socket
 import ssl
 import urllib.request
@@ -23,12 +26,14 @@ from hypothesis import strategies as st
 from mxnet import autograd, nd
 
 from fmnist import FmnistError
-from fmnist.distributed import per_worker_batch_size
+from fmnist.distributed import check_hosts, per_worker_batch_size
+from fmnist.distributed.ssh import ssh_argv
 from fmnist.fetch import fetch_file
 from fmnist.models import seed_everything
 from fmnist.models.gluon import GluonSoftmax
 from fmnist.models.scratch import ScratchSoftmax
-from fmnist.params import DATA_FILES, RULES, ParamsError, load_params, mirror_kind
+from fmnist.params import (DATA_FILES, RULES, ParamsError, load_params, mirror_kind,
+                           params_json, parse_params)
 from fmnist.train import batch_bounds, check_batch_size, learning_rate
 
 # Fashion-MNIST's training set; the batch checks are also run against the small test sets.
@@ -41,7 +46,7 @@ BASE = {
               "momentum": 0.9, "weight_decay": 0.001, "seed": 42},
     "scratch": {"init": "normal", "init_scale": 0.01},
     "gluon": {"init": "uniform", "init_scale": 0.01, "kvstore": "local", "workers": 1,
-              "hosts": [], "timeout_s": 600},
+              "hosts": [], "ssh_config": "", "timeout_s": 600},
 }
 SETTINGS = dict(max_examples=50, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -113,7 +118,11 @@ SHA256 = st.one_of(ANYTHING, st.dictionaries(st.sampled_from(DATA_FILES + ("x",)
 DRAWN = {
     ("fetch", "mirrors"): st.one_of(st.lists(MIRROR, max_size=3), ANYTHING),
     ("fetch", "sha256"): SHA256,
-    ("gluon", "hosts"): st.one_of(st.lists(st.text(max_size=10), max_size=3), ANYTHING),
+    ("gluon", "hosts"): st.one_of(st.lists(st.one_of(st.text(max_size=10), st.sampled_from(
+        ["w1", "W1", "node-2.lan", "1.2.3.4", "127.1", "::1", "-oProxyCommand=x", "a" * 64,
+         "a_b", "a\x00b"])), max_size=3), ANYTHING),
+    ("gluon", "ssh_config"): st.one_of(st.text(max_size=20), st.sampled_from(
+        ["", "a\x00b", "-F", "~/.ssh/config", "ssh config", "/etc/ssh/ssh_config"]), ANYTHING),
 }
 TEXT_KEYS = {"lr_schedule", "init", "kvstore"}
 
@@ -181,6 +190,17 @@ def consume_models(params, rates: list[float]) -> None:
     nd.waitall()
 
 
+def consume_hosts(gluon) -> None:
+    """What the launcher does with the hosts before it starts anything: the host list
+    checked against the workers, and each host's ssh command line, which exec must take."""
+    check_hosts(gluon.workers, gluon.hosts)
+    for host in gluon.hosts or ("w1",):  # a stand-in, so that ssh_config meets argv too
+        argv = ssh_argv(host, gluon.ssh_config, "true")
+        assert argv[argv.index("--") + 1] == host and not host.startswith("-")
+        for arg in argv:
+            assert b"\0" not in os.fsencode(arg), f"exec would refuse {arg!r}"
+
+
 def consume(params, workdir) -> None:
     """Each consumer on its own: an FmnistError (what a stage reports in one line) ends
     that consumer only; any other exception fails the test."""
@@ -192,6 +212,8 @@ def consume(params, workdir) -> None:
 
     allowing_project_errors(consume_fetch, params.fetch, workdir)
     allowing_project_errors(per_worker_batch_size, params.train.batch_size, params.gluon.workers)
+    allowing_project_errors(consume_hosts, params.gluon)
+    assert parse_params(json.loads(params_json(params))) == params  # a dist_sync worker's
     _ = f"{params.fetch.timeout_s:g} {params.gluon.timeout_s:g}"  # as messages show them
     rates = [rate for size in TRAIN_SIZES
              for rate in allowing_project_errors(learning_rates, params.train, size) or []]

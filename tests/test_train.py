@@ -14,7 +14,7 @@ import yaml
 
 from conftest import PROJECT, synthetic_split
 from fmnist import FmnistError
-from fmnist.data import Dataset
+from fmnist.data import Dataset, write_manifest
 from fmnist.models.gluon import GluonSoftmax
 from fmnist.models.scratch import ScratchSoftmax
 from fmnist.params import GluonParams, ScratchParams, TrainParams
@@ -167,6 +167,7 @@ def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_
     prepared.mkdir()
     for name in ("train_x", "train_y", "test_x", "test_y"):
         np.save(prepared / f"{name}.npy", getattr(data, name), allow_pickle=False)
+    write_manifest(prepared)  # as preprocess does: the launcher passes its digest on
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())  # for its fetch section
     params["train"] = {**dataclasses.asdict(TRAIN), "batch_size": 502}
     params["gluon"] = {**dataclasses.asdict(GLUON), "kvstore": "dist_sync", "workers": 2,
@@ -178,7 +179,10 @@ def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_
                             cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"})
     assert result.returncode == 1
-    assert "train_gluon: error: distributed training failed: worker" in result.stderr
-    assert BATCH_TOO_LARGE.replace("501", "502") in result.stdout, result.stdout
+    too_large = BATCH_TOO_LARGE.replace("501", "502")
+    assert re.search(r"^train_gluon: error: distributed training failed after [\d.]+ s: worker "
+                     r"\d \(pid \d+\) exited with code 1, saying: train_gluon worker: error: "
+                     + re.escape(too_large), result.stderr), result.stderr
+    assert too_large in result.stdout, result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "models").exists()
