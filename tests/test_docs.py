@@ -12,8 +12,6 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import PROJECT
 
 DOCS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
@@ -34,21 +32,9 @@ NOT_RUN = {
 # Path-like words that are not repository paths, with the reason.
 NOT_PATHS = {
     "./gluon-export/": "where `dvc artifacts get` writes, in any directory",
-    # Stale in the README of 14532e3, which the README rewrite (issue 11) replaces: delete
-    # these then (the last test says so).
-    "timing/scratch.tsv": "stale: removed by issue 9",
-    "timing/gluon.tsv": "stale: removed by issue 9",
-    "timing/": "stale: removed by issue 9",
-    "metrics/evaluate.json": "stale: split into one file per metric",
-    "metrics/per_class_accuracy/0_T-shirt-top.json": "stale: now metrics/per_class_accuracy.json",
-    "metrics/per_class_accuracy/9_Ankle_boot.json": "stale: now metrics/per_class_accuracy.json",
-    "models/gluon-symbol.json": "stale: now in models/gluon-export/",
-    "models/gluon-0000.params": "stale: now in models/gluon-export/",
 }
 # Made by `make`; the tests run in their own venv.
 VENV = ".venv/"
-# A named experiment shown again is the one already run: DVC refuses a second of that name.
-NAMED_EXPERIMENT = re.compile(r"^dvc exp(eriments)? run .*(-n|--name)[ =]\S+")
 
 FENCE = re.compile(r"^\s*(```|~~~)")
 COMMAND = re.compile(r"^(dvc|make)(\s|$)")
@@ -155,17 +141,20 @@ def missing_paths(words, present: set[str]) -> list[str]:
 MAKE = 'make() { command make -o .venv/.installed -o data-source "$@"; }\n'
 
 
-def run_commands(project, shown) -> list[str]:
-    failures, ran = [], set()
+def run_commands(project, doc: Path, shown, ran: set) -> list[str]:
+    """Run what doc shows, except what an earlier doc already ran: the docs are read one
+    after another in one project, so a command shown twice (the tuned experiment, a queue)
+    runs once."""
+    failures = []
     for number, command in shown:
-        if command in NOT_RUN or (command in ran and NAMED_EXPERIMENT.match(command)):
+        if command in NOT_RUN or command in ran:
             continue
         ran.add(command)
         started = time.monotonic()
         result = project.run("bash", "-c", MAKE + command, check=False, timeout=600)
         if result.returncode != 0:
             failures.append(
-                f"line {number}: `{command}` exited {result.returncode} after "
+                f"{doc.name} line {number}: `{command}` exited {result.returncode} after "
                 f"{time.monotonic() - started:.0f} s:\n"
                 f"{(result.stdout + result.stderr)[-1500:]}"
             )
@@ -181,26 +170,26 @@ def stop_queue_workers(project) -> None:
         time.sleep(1)
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.relative_to(PROJECT).as_posix())
-def test_every_command_shown_runs_and_every_path_named_exists(doc, small_project):
+def test_every_command_shown_runs_and_every_path_named_exists(small_project):
+    """All docs in one project, README first, as a reader would go from it to the docs."""
     project = small_project
-    text = doc.read_text()
     project.dvc("repro")
     project.commit("a run on the small dataset")
-    present = tree(project.root)
-    shown = commands(text)
+    present, failures, ran = tree(project.root), [], set()
     try:
-        failures = run_commands(project, shown)
+        for doc in DOCS:
+            failures += run_commands(project, doc, commands(doc.read_text()), ran)
+            present |= tree(project.root)
     finally:
-        if any("queue" in command for _, command in shown):
+        if any("queue" in command for command in ran):
             stop_queue_workers(project)
-    present |= tree(project.root)
-    words = path_words(text, doc)
-    missing = missing_paths(words, present)
-    assert not missing, f"{doc.name} names paths that do not exist after a run: {missing}"
-    needless = sorted(word for word in words & NOT_PATHS.keys() if exists(word, present))
-    assert not needless, f"these exist now, remove them from NOT_PATHS: {needless}"
-    assert not failures, f"{doc.name}: commands that fail:\n" + "\n\n".join(failures)
+    for doc in DOCS:
+        words = path_words(doc.read_text(), doc)
+        missing = missing_paths(words, present)
+        assert not missing, f"{doc.name} names paths that do not exist after a run: {missing}"
+        needless = sorted(word for word in words & NOT_PATHS.keys() if exists(word, present))
+        assert not needless, f"these exist now, remove them from NOT_PATHS: {needless}"
+    assert not failures, "commands that fail:\n" + "\n\n".join(failures)
 
 
 def test_the_allow_lists_hold_nothing_the_docs_no_longer_show():

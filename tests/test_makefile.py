@@ -34,7 +34,7 @@ def test_make_clean_removes_only_what_git_ignores(small_project):
     (root / ".venv").mkdir()
     (root / ".venv/kept").write_text("the venv stays\n")
     (root / "notes.txt").write_text("not added yet, but mine\n")
-    (root / "metrics/.test_accuracy.json.tmp-42").write_text("left by a crash\n")
+    (root / "metrics/.tmp-42-test_accuracy.json").write_text("left by a crash\n")
 
     make(project, "clean")
     status = project.git("status", "--porcelain").stdout
@@ -47,7 +47,7 @@ def test_make_clean_removes_only_what_git_ignores(small_project):
         "probabilities",
         "dvc_plots",
         ".dvc/cache",
-        "metrics/.test_accuracy.json.tmp-42",
+        "metrics/.tmp-42-test_accuracy.json",
     ):
         assert not (root / gone).exists(), gone
     for kept in (".venv/kept", ".dvc/config.local", "notes.txt", "dvc.lock", "plots/samples.png"):
