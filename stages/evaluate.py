@@ -1,10 +1,16 @@
 """Stage evaluate: both models on the test set -> one metrics file per metric, the rows of
 the confusion plots, and the test-set probabilities render draws from."""
+
 from fmnist.atomic import remove_stale_temporaries, staged_outputs
 from fmnist.cli import run_stage, stage_parser
 from fmnist.data import load_prepared
-from fmnist.evaluate import (load_models, metric_files, predict_all, write_metric_files,
-                             write_predicted_classes)
+from fmnist.evaluate import (
+    load_models,
+    metric_files,
+    predict_all,
+    write_metric_files,
+    write_predicted_classes,
+)
 from fmnist.params import load_params
 from fmnist.results import load_histories, save_probabilities
 
@@ -12,15 +18,25 @@ FLAGS = {
     "--prepared-dir": ("DIR", "preprocess's .npy arrays (the test set is evaluated)"),
     "--scratch-model": ("FILE", "train_scratch's weights"),
     "--gluon-model": ("FILE", "train_gluon's parameters"),
-    "--scratch-live": ("DIR", "train_scratch's DVCLive history (its last epoch's train loss "
-                              "and accuracy)"),
+    "--scratch-live": (
+        "DIR",
+        "train_scratch's DVCLive history (its last epoch's train loss and accuracy)",
+    ),
     "--gluon-live": ("DIR", "train_gluon's DVCLive history"),
-    "--metrics-dir": ("DIR", "output: one JSON file per metric, scratch and gluon side by "
-                             "side, and per_class_accuracy.json"),
-    "--predicted-classes-dir": ("DIR", "output: <model>.csv, the true and predicted class of "
-                                       "each test image (DVC's confusion plots)"),
-    "--probabilities-dir": ("DIR", "output: <model>.npy, the test-set class probabilities "
-                                   "(for render)"),
+    "--metrics-dir": (
+        "DIR",
+        "output: one JSON file per metric, scratch and gluon side by "
+        "side, and per_class_accuracy.json",
+    ),
+    "--predicted-classes-dir": (
+        "DIR",
+        "output: <model>.csv, the true and predicted class of "
+        "each test image (DVC's confusion plots)",
+    ),
+    "--probabilities-dir": (
+        "DIR",
+        "output: <model>.npy, the test-set class probabilities (for render)",
+    ),
 }
 
 
@@ -42,11 +58,15 @@ def main() -> None:
         write_predicted_classes(data.test_y, probas, stage(args.predicted_classes_dir))
         write_metric_files(files, stage(args.metrics_dir))
     for name in probas:
-        print(f"evaluate: {name} test accuracy {files['test_accuracy.json'][name]:.4f}, "
-              f"macro F1 {files['macro_f1.json'][name]:.4f}, "
-              f"log-loss {files['log_loss.json'][name]:.4f}")
-    print(f"evaluate: the models agree on {files['agreement.json']['agreement']:.2%} "
-          "of the test images")
+        print(
+            f"evaluate: {name} test accuracy {files['test_accuracy.json'][name]:.4f}, "
+            f"macro F1 {files['macro_f1.json'][name]:.4f}, "
+            f"log-loss {files['log_loss.json'][name]:.4f}"
+        )
+    print(
+        f"evaluate: the models agree on {files['agreement.json']['agreement']:.2%} "
+        "of the test images"
+    )
 
 
 if __name__ == "__main__":

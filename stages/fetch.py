@@ -1,4 +1,5 @@
 """Stage fetch: the four Fashion-MNIST .gz files from the first good mirror into data/raw."""
+
 from fmnist.atomic import remove_stale_temporaries
 from fmnist.cli import run_stage, stage_parser
 from fmnist.fetch import fetch
@@ -7,9 +8,13 @@ from fmnist.params import load_params
 
 def main() -> None:
     parser = stage_parser("fetch", __doc__, "the fetch section")
-    parser.add_argument("--raw-dir", required=True, metavar="DIR",
-                        help="output: the four .gz files, from the first mirror in "
-                             "fetch.mirrors whose files all match fetch.sha256")
+    parser.add_argument(
+        "--raw-dir",
+        required=True,
+        metavar="DIR",
+        help="output: the four .gz files, from the first mirror in "
+        "fetch.mirrors whose files all match fetch.sha256",
+    )
     args = parser.parse_args()
     remove_stale_temporaries(args.raw_dir)
     params = load_params()

@@ -5,6 +5,7 @@ come from `PYTHONPATH=src python tests/bench_hosts.py` on a quiet machine (load 
 
 The test host shares this machine's CPU cores: the third row measures the path through ssh,
 a network link and the parameter server, not the gain of a second machine's cores."""
+
 import argparse
 import re
 import statistics
@@ -47,15 +48,26 @@ def main() -> None:
             setups = {
                 "kvstore local (1 process)": {"kvstore": "local", "workers": 1},
                 "dist_sync, 2 workers, 1 host": {"workers": 2},
-                "dist_sync, 2 workers, 2 hosts": {"workers": 2, "hosts": ["w1"],
-                                                  "ssh_config": str(hosts.ssh_config)},
+                "dist_sync, 2 workers, 2 hosts": {
+                    "workers": 2,
+                    "hosts": ["w1"],
+                    "ssh_config": str(hosts.ssh_config),
+                },
             }
             print("| setup | s per epoch (median of epochs 2..N, each run) | whole stage |")
             print("|---|---|---|")
             for name, gluon in setups.items():
-                results = [run(workspace(tmp / f"{name}-{i}".replace(" ", "_"),
-                                         tmp / "prepared", train=train, gluon=gluon))
-                           for i in range(args.runs)]
+                results = [
+                    run(
+                        workspace(
+                            tmp / f"{name}-{i}".replace(" ", "_"),
+                            tmp / "prepared",
+                            train=train,
+                            gluon=gluon,
+                        )
+                    )
+                    for i in range(args.runs)
+                ]
                 per_epoch = ", ".join(f"{statistics.median(e):.3f}" for e, _ in results)
                 whole = ", ".join(f"{took:.1f}" for _, took in results)
                 print(f"| {name} | {per_epoch} | {whole} s |", flush=True)

@@ -6,6 +6,8 @@ The hosts share this machine's file system; `SshHost.mount` changes what one hos
 (a different params.yaml, other data, a disk of its own) inside its sshd's mount namespace,
 which every session it serves inherits.
 """
+
+import contextlib
 import ipaddress
 import os
 import re
@@ -38,10 +40,10 @@ def run(*argv, check=True) -> str:
 
 @dataclass
 class SshHost:
-    alias: str      # its name in the ssh config; it resolves nowhere else
+    alias: str  # its name in the ssh config; it resolves nowhere else
     namespace: str
-    address: str    # the host's end of its link
-    gateway: str    # this namespace's end of the link
+    address: str  # the host's end of its link
+    gateway: str  # this namespace's end of the link
     sshd: subprocess.Popen
 
     def pids(self) -> set[int]:
@@ -82,7 +84,7 @@ def command_line(pid: int) -> str:
 class SshHosts:
     hosts: list[SshHost]
     ssh_config: Path  # also has the aliases `refused` (w1, a key it does not accept) and
-    user_key: Path    # `unreachable` (an address on w1's link that no host has)
+    user_key: Path  # `unreachable` (an address on w1's link that no host has)
 
     def __getitem__(self, index: int) -> SshHost:
         return self.hosts[index]
@@ -91,12 +93,16 @@ class SshHosts:
 def free_subnets(count: int) -> list[ipaddress.IPv4Network]:
     """/24s of TEST_NET that no interface here uses, starting at a place given by the pid, so
     that test runs at the same time do not collide."""
-    used = {ipaddress.IPv4Interface(word).network for line in
-            run("ip", "-4", "-o", "addr", "show").splitlines() for word in line.split()[3:4]}
+    used = {
+        ipaddress.IPv4Interface(word).network
+        for line in run("ip", "-4", "-o", "addr", "show").splitlines()
+        for word in line.split()[3:4]
+    }
     subnets = list(TEST_NET.subnets(new_prefix=24))
     start = os.getpid() % len(subnets)
-    return [s for s in subnets[start:] + subnets[:start]
-            if not any(s.overlaps(u) for u in used)][:count]
+    return [s for s in subnets[start:] + subnets[:start] if not any(s.overlaps(u) for u in used)][
+        :count
+    ]
 
 
 def keygen(path: Path) -> Path:
@@ -111,7 +117,8 @@ def sshd_config(directory: Path, address: str, host_key: Path, authorized: Path)
         f"AuthorizedKeysFile {authorized}\nPidFile none\nUsePAM no\nStrictModes no\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nUseDNS no\nSubsystem sftp internal-sftp\n"
-        "LogLevel ERROR\n")
+        "LogLevel ERROR\n"
+    )
     return config
 
 
@@ -134,10 +141,8 @@ def kill_everything_in(namespace: str) -> None:
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.05)
 
 
@@ -159,13 +164,29 @@ def start_host(stack: ExitStack, index: int, subnet, directory: Path, authorized
     directory.mkdir()
     host_key = keygen(directory / "host_key")
     config = sshd_config(directory, address, host_key, authorized)
-    log = open(directory / "sshd.log", "wb")
-    stack.callback(log.close)
+    log = stack.enter_context((directory / "sshd.log").open("wb"))  # closed with the host
     # unshare --mount: a mount namespace of its own, for SshHost.mount.
     sshd = subprocess.Popen(
-        ["ip", "netns", "exec", namespace, "unshare", "--mount", "--propagation", "private",
-         shutil.which("sshd", path=SBIN_PATH), "-D", "-e", "-f", str(config)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            "ip",
+            "netns",
+            "exec",
+            namespace,
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            shutil.which("sshd", path=SBIN_PATH),
+            "-D",
+            "-e",
+            "-f",
+            str(config),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     stack.callback(sshd.wait, timeout=LIMIT_S)
     stack.callback(kill_everything_in, namespace)
     wait_listening(address)
@@ -173,17 +194,23 @@ def start_host(stack: ExitStack, index: int, subnet, directory: Path, authorized
     return host, f"[{address}]:{SSH_PORT} {(directory / 'host_key.pub').read_text()}"
 
 
-def client_config(directory: Path, hosts: list[SshHost], user_key: Path, stranger_key: Path,
-                  nobody: str) -> Path:
+def client_config(
+    directory: Path, hosts: list[SshHost], user_key: Path, stranger_key: Path, nobody: str
+) -> Path:
     entries = [(h.alias, h.address, user_key) for h in hosts]
     entries += [("refused", hosts[0].address, stranger_key), ("unreachable", nobody, user_key)]
     config = directory / "ssh_config"
-    config.write_text("".join(
-        f"Host {alias}\n  HostName {address}\n  IdentityFile {key}\n"
-        for alias, address, key in entries) + (
-        f"Host *\n  Port {SSH_PORT}\n  User root\n  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {directory / 'known_hosts'}\n  GlobalKnownHostsFile /dev/null\n"
-        "  StrictHostKeyChecking yes\n  LogLevel ERROR\n"))
+    config.write_text(
+        "".join(
+            f"Host {alias}\n  HostName {address}\n  IdentityFile {key}\n"
+            for alias, address, key in entries
+        )
+        + (
+            f"Host *\n  Port {SSH_PORT}\n  User root\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {directory / 'known_hosts'}\n  GlobalKnownHostsFile /dev/null\n"
+            "  StrictHostKeyChecking yes\n  LogLevel ERROR\n"
+        )
+    )
     return config
 
 
@@ -208,8 +235,10 @@ def ssh_hosts(directory: Path, count: int):
     shutil.copy(directory / "user_key.pub", authorized)
     subnets = free_subnets(count)
     with ExitStack() as stack:
-        started = [start_host(stack, i, subnets[i], directory / f"w{i + 1}", authorized)
-                   for i in range(count)]
+        started = [
+            start_host(stack, i, subnets[i], directory / f"w{i + 1}", authorized)
+            for i in range(count)
+        ]
         hosts = [host for host, _ in started]
         (directory / "known_hosts").write_text("".join(line for _, line in started))
         config = client_config(directory, hosts, user_key, stranger_key, str(subnets[0][3]))

@@ -1,5 +1,6 @@
 """`--help` explains itself: every stage script and the benchmark describe each flag (the
 benchmark with its default) and say which settings they take from params.yaml."""
+
 import re
 import subprocess
 import sys
@@ -14,8 +15,14 @@ OPTION = re.compile(r"^  (--[a-z-]+)(?: [A-Z]+)?(?: {2,}(\S.*))?$")
 
 
 def run_help(*argv) -> str:
-    result = subprocess.run([sys.executable, *argv, "--help"], cwd=PROJECT, capture_output=True,
-                            text=True, timeout=60, env={"PYTHONPATH": str(PROJECT / "src")})
+    result = subprocess.run(
+        [sys.executable, *argv, "--help"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(PROJECT / "src")},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -1,6 +1,7 @@
 """The commit of a training stage's outputs (the renames into place): a stop signal that comes
 during it is handled after the last rename, and says so; the temporaries a killed stage leaves
 are removed when a stage next starts."""
+
 import shlex
 import shutil
 import signal
@@ -45,9 +46,14 @@ def start_paused_commit(project) -> subprocess.Popen:
     """train_scratch's script, pausing between its renames; returns once the first is done."""
     model = project.root / OUTPUTS[0]
     old_inode = model.stat().st_ino
-    process = subprocess.Popen(stage_argv(project.root, "train_scratch"), cwd=project.root,
-                               env={**project.env, PAUSE_VARIABLE: str(PAUSE_S)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        stage_argv(project.root, "train_scratch"),
+        cwd=project.root,
+        env={**project.env, PAUSE_VARIABLE: str(PAUSE_S)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while model.stat().st_ino == old_inode:  # os.replace gives the path a new inode
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
@@ -58,14 +64,20 @@ def start_paused_commit(project) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, small_dataset, plots_page):
     """(project, files of a run at train.lr 0.1, files of a run at 0.05, now in params)."""
-    project = small_project_at(tmp_path_factory.mktemp("commit") / "project", small_dataset,
-                               plots_page)
+    project = small_project_at(
+        tmp_path_factory.mktemp("commit") / "project", small_dataset, plots_page
+    )
     project.set_params(train={"lr": 0.1})
     project.dvc("repro", "train_scratch")
     old = snapshot(project.root)
     project.set_params(train={"lr": 0.05})
-    subprocess.run(stage_argv(project.root, "train_scratch"), cwd=project.root,
-                   env=project.env, check=True, capture_output=True)
+    subprocess.run(
+        stage_argv(project.root, "train_scratch"),
+        cwd=project.root,
+        env=project.env,
+        check=True,
+        capture_output=True,
+    )
     new = snapshot(project.root)
     assert old.keys() == new.keys() and all(old[k] != new[k] for k in old)
     return project, old, new
@@ -96,7 +108,8 @@ def test_a_signal_during_the_commit_waits_for_its_end(old_and_new):
         assert err.splitlines()[-1] == (
             f"train_scratch: stopped by {signum.name} after it had written "
             "models/scratch.params, dvclive/scratch (whole files), but DVC records no run of "
-            "a stopped stage. Run `dvc repro` to run the stage again.")
+            "a stopped stage. Run `dvc repro` to run the stage again."
+        )
         assert not list(project.root.rglob(TEMP_GLOB))
 
 
@@ -106,8 +119,10 @@ def test_the_temporaries_of_a_killed_stage_go_when_a_stage_starts(old_and_new):
     process = start_paused_commit(project)
     process.kill()  # SIGKILL between the renames: the new history and the old model stay
     process.communicate(timeout=60)
-    left = [root / "dvclive" / temp_path(Path("scratch"), process.pid),
-            root / "models" / aside_path(Path("scratch.params"), process.pid)]
+    left = [
+        root / "dvclive" / temp_path(Path("scratch"), process.pid),
+        root / "models" / aside_path(Path("scratch.params"), process.pid),
+    ]
     assert sorted(root.rglob(TEMP_GLOB)) == sorted(left)
     for path in left:  # `git add -A` would not add them
         assert project.git("check-ignore", str(path)).returncode == 0

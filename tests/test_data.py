@@ -1,5 +1,6 @@
 """Prepared data is checked where every stage reads it (fmnist.data.load_prepared): dtypes,
 labels 0-9, features in [0, 1]; one line naming the file and what to do."""
+
 import re
 
 import numpy as np
@@ -29,23 +30,35 @@ def with_value(index, value):
         array = array.copy()
         array[index] = value
         return array
+
     return change
 
 
 # name -> (change, the message after the file name)
 FAULTS = {
-    "labels as int64": ("train_y", lambda y: y.astype(np.int64),
-                        "dtype int64, expected int32"),
-    "features as float64": ("test_x", lambda x: x.astype(np.float64),
-                            "dtype float64, expected float32"),
-    "features as uint8 (not scaled)": ("train_x", lambda x: (x * 255).astype(np.uint8),
-                                       "dtype uint8, expected float32"),
+    "labels as int64": ("train_y", lambda y: y.astype(np.int64), "dtype int64, expected int32"),
+    "features as float64": (
+        "test_x",
+        lambda x: x.astype(np.float64),
+        "dtype float64, expected float32",
+    ),
+    "features as uint8 (not scaled)": (
+        "train_x",
+        lambda x: (x * 255).astype(np.uint8),
+        "dtype uint8, expected float32",
+    ),
     "a label of 10": ("train_y", with_value(7, 10), "labels must be 0-9, found 0 to 10"),
     "a label of -1": ("test_y", with_value(0, -1), "labels must be 0-9, found -1 to 9"),
-    "features scaled to 0-255": ("train_x", lambda x: x * np.float32(255),
-                                 r"features must be in \[0, 1\], found 0.0 to 2\d\d.0"),
-    "a NaN feature": ("test_x", with_value((3, 5), np.nan),
-                      r"features must be in \[0, 1\], found nan to nan"),
+    "features scaled to 0-255": (
+        "train_x",
+        lambda x: x * np.float32(255),
+        r"features must be in \[0, 1\], found 0.0 to 2\d\d.0",
+    ),
+    "a NaN feature": (
+        "test_x",
+        with_value((3, 5), np.nan),
+        r"features must be in \[0, 1\], found nan to nan",
+    ),
     "no examples": ("test_y", lambda y: y[:0], "holds no examples"),
 }
 
@@ -72,8 +85,10 @@ def test_a_training_stage_refuses_labels_outside_0_9(small_project):
     # --single-item: a plain `dvc repro` would first rerun preprocess, which repairs the file.
     result = project.dvc("repro", "--single-item", "train_scratch", check=False)
     assert result.returncode != 0
-    assert ("train_scratch: error: data/prepared/train_y.npy: labels must be 0-9, found 0 to "
-            "10; rerun the preprocess stage (dvc repro -f preprocess)\n") in result.stderr
+    assert (
+        "train_scratch: error: data/prepared/train_y.npy: labels must be 0-9, found 0 to "
+        "10; rerun the preprocess stage (dvc repro -f preprocess)\n"
+    ) in result.stderr
     assert "Traceback" not in result.stderr and "Epoch" not in result.stdout
     assert not (project.root / "models/scratch.params").exists()
 

@@ -6,6 +6,7 @@ exists. It reads whatever the files hold, so it keeps working when they are rewr
 Paths are the relative ones with a `/` in inline code, code blocks and links (`plots/*.png`
 and `data/prepared/{train,test}_x.npy` are expanded, `<name>` matches anything); absolute
 paths, URLs and `../` are outside the repository and not checked."""
+
 import fnmatch
 import re
 import time
@@ -22,11 +23,12 @@ NOT_RUN = {
     "make test": "runs this test suite itself (and ruff over the tree)",
     "dvc plots show -o /tmp/report": "writes outside the test's directories",
     "dvc artifacts get REPO gluon-softmax": "REPO is a placeholder; tests/test_registry.py "
-                                            "gets the artifact from a real clone",
+    "gets the artifact from a real clone",
     "dvc artifacts get REPO gluon-softmax --rev v0.0.1": "the same",
     "dvc exp run --queue -S train.epochs=30 -S train.lr_schedule=cosine "
-    "-S 'train.lr=0.05,0.1,0.5,1.0' -S 'train.momentum=0,0.9'":
-        "8 queued runs, minutes here; tests/test_sweeps.py runs a 2x2 grid the same way",
+    "-S 'train.lr=0.05,0.1,0.5,1.0' -S 'train.momentum=0,0.9'": (
+        "8 queued runs, minutes here; tests/test_sweeps.py runs a 2x2 grid the same way"
+    ),
     "dvc exp run --run-all -j JOBS": "JOBS is a placeholder, and the queue above is not run",
 }
 # Path-like words that are not repository paths, with the reason.
@@ -121,8 +123,11 @@ def expand(word: str) -> list[str]:
     match = re.search(r"\{([^{}]*)\}", word)
     if not match:
         return [word]
-    return [expanded for choice in match.group(1).split(",")
-            for expanded in expand(word[:match.start()] + choice + word[match.end():])]
+    return [
+        expanded
+        for choice in match.group(1).split(",")
+        for expanded in expand(word[: match.start()] + choice + word[match.end() :])
+    ]
 
 
 def tree(root: Path) -> set[str]:
@@ -132,17 +137,22 @@ def tree(root: Path) -> set[str]:
 
 def exists(word: str, present: set[str]) -> bool:
     """Every expansion matches a path, from the root or, for a module, from src/."""
-    return all(fnmatch.filter(present, pattern) or fnmatch.filter(present, "src/" + pattern)
-               for pattern in expand(word))
+    return all(
+        fnmatch.filter(present, pattern) or fnmatch.filter(present, "src/" + pattern)
+        for pattern in expand(word)
+    )
 
 
 def missing_paths(words, present: set[str]) -> list[str]:
-    return sorted(word for word in words if word not in NOT_PATHS and not word.startswith(VENV)
-                  and not exists(word, present))
+    return sorted(
+        word
+        for word in words
+        if word not in NOT_PATHS and not word.startswith(VENV) and not exists(word, present)
+    )
 
 
 # `make` as a reader would run it, but with the venv the tests run in and without apt-get.
-MAKE = "make() { command make -o .venv/.installed -o data-source \"$@\"; }\n"
+MAKE = 'make() { command make -o .venv/.installed -o data-source "$@"; }\n'
 
 
 def run_commands(project, shown) -> list[str]:
@@ -154,9 +164,11 @@ def run_commands(project, shown) -> list[str]:
         started = time.monotonic()
         result = project.run("bash", "-c", MAKE + command, check=False, timeout=600)
         if result.returncode != 0:
-            failures.append(f"line {number}: `{command}` exited {result.returncode} after "
-                            f"{time.monotonic() - started:.0f} s:\n"
-                            f"{(result.stdout + result.stderr)[-1500:]}")
+            failures.append(
+                f"line {number}: `{command}` exited {result.returncode} after "
+                f"{time.monotonic() - started:.0f} s:\n"
+                f"{(result.stdout + result.stderr)[-1500:]}"
+            )
     return failures
 
 
@@ -219,17 +231,41 @@ Files: `data/prepared/{train,test}_x.npy`, `metrics/<metric>.json`.
 
 
 def test_commands_and_paths_are_read_from_code_blocks_prose_and_links():
-    assert commands(SAMPLE) == [(5, "dvc exp run -S train.lr=0.3"), (6, "make push"),
-                                (12, "dvc metrics show")]
+    assert commands(SAMPLE) == [
+        (5, "dvc exp run -S train.lr=0.3"),
+        (6, "make push"),
+        (12, "dvc metrics show"),
+    ]
     assert path_words(SAMPLE, PROJECT / "README.md") == {
-        "stages/fetch.py", "data/raw", "docs/x.md", "plots/samples.png",
-        "metrics/test_accuracy.json", "data/prepared/{train,test}_x.npy",
-        "metrics/<metric>.json"}
+        "stages/fetch.py",
+        "data/raw",
+        "docs/x.md",
+        "plots/samples.png",
+        "metrics/test_accuracy.json",
+        "data/prepared/{train,test}_x.npy",
+        "metrics/<metric>.json",
+    }
     assert expand("data/prepared/{train,test}_{x,y}.npy") == [
-        "data/prepared/train_x.npy", "data/prepared/train_y.npy",
-        "data/prepared/test_x.npy", "data/prepared/test_y.npy"]
-    present = {"data", "data/prepared", "data/prepared/train_x.npy", "metrics",
-               "metrics/log_loss.json", "src/fmnist/cli.py"}
-    assert missing_paths({"data/prepared/{train,test}_x.npy", "metrics/<metric>.json",
-                          "data/", "fmnist/cli.py", "fmnist/gone.py"}, present) == [
-        "data/prepared/{train,test}_x.npy", "fmnist/gone.py"]
+        "data/prepared/train_x.npy",
+        "data/prepared/train_y.npy",
+        "data/prepared/test_x.npy",
+        "data/prepared/test_y.npy",
+    ]
+    present = {
+        "data",
+        "data/prepared",
+        "data/prepared/train_x.npy",
+        "metrics",
+        "metrics/log_loss.json",
+        "src/fmnist/cli.py",
+    }
+    assert missing_paths(
+        {
+            "data/prepared/{train,test}_x.npy",
+            "metrics/<metric>.json",
+            "data/",
+            "fmnist/cli.py",
+            "fmnist/gone.py",
+        },
+        present,
+    ) == ["data/prepared/{train,test}_x.npy", "fmnist/gone.py"]

@@ -1,6 +1,7 @@
 """The whole pipeline on the real Fashion-MNIST files, as `make run` does it: it must give
 the very bytes committed in dvc.lock (a CPU that computes other bytes fails here instead of
 drifting silently). Then the README's tuned experiment, run by its exact command line."""
+
 import json
 import re
 import shlex
@@ -10,7 +11,6 @@ import yaml
 
 from conftest import PROJECT, REAL_DATA, copy_project
 from test_pipeline import PICTURES
-
 
 COMPUTED_BY_MXNET_AND_AFTER = ("train_scratch", "train_gluon", "evaluate", "render")
 
@@ -31,15 +31,20 @@ def assert_outputs_match_committed_lock(project) -> None:
     committed = output_md5s((PROJECT / "dvc.lock").read_text())
     produced = output_md5s((project.root / "dvc.lock").read_text())
     differ = sorted(path for path in committed if produced.get(path) != committed[path])
-    assert not differ, (f"this machine computed other bytes than the committed run for {differ}; "
-                        "see docs/reproducibility.md (x86-64 with AVX2 is required)")
+    assert not differ, (
+        f"this machine computed other bytes than the committed run for {differ}; "
+        "see docs/reproducibility.md (x86-64 with AVX2 is required)"
+    )
 
 
 @pytest.mark.slow
 def test_real_data_run_gives_the_committed_bytes_and_the_tuned_set_beats_logistic_regression(
-        tmp_path):
-    assert REAL_DATA.is_dir(), (f"{REAL_DATA} is missing: `make test` installs Debian's "
-                                "dataset-fashion-mnist; run it that way")
+    tmp_path,
+):
+    assert REAL_DATA.is_dir(), (
+        f"{REAL_DATA} is missing: `make test` installs Debian's "
+        "dataset-fashion-mnist; run it that way"
+    )
     project = copy_project(tmp_path / "project")
     project.set_params(fetch={"mirrors": [str(REAL_DATA)]})  # never the network in tests
     project.commit("real data")

@@ -3,6 +3,7 @@ under a final name, and DVC records nothing: the stage is still to be run.
 
 The disk is real: the small project lives on a tmpfs of its own, shrunk before the stage
 runs so that only about half of the stage's outputs fit."""
+
 import errno
 import os
 import re
@@ -89,14 +90,18 @@ def test_a_full_disk_ends_the_stage_with_one_line_and_nothing_recorded(project_o
     try:
         result = run_on_a_full_disk(project, disk, mounts, stage, outputs)
         assert result.returncode != 0
-        said = [line for line in result.stderr.splitlines()
-                if line.startswith(f"{stage}: ") and not line.startswith("fetch: trying ")]
+        said = [
+            line
+            for line in result.stderr.splitlines()
+            if line.startswith(f"{stage}: ") and not line.startswith("fetch: trying ")
+        ]
         assert len(said) == 1, result.stderr  # fetch: not one mirror's fault, nor all mirrors'
         match = re.fullmatch(
             rf"{stage}: error: (\S+): No space left on device \(the disk is full: the file "
             rf"system mounted at {re.escape(str(disk))}\); free some space there "
             rf"\(`df -h {re.escape(str(disk))}`\) and run the stage again \(dvc repro\)",
-            said[0])
+            said[0],
+        )
         assert match, said[0]
         assert any((root / match[1]).is_relative_to(output) for output in outputs), match[1]
         assert "Traceback" not in result.stderr + result.stdout
@@ -116,7 +121,6 @@ def test_a_full_disk_ends_the_stage_with_one_line_and_nothing_recorded(project_o
     assert "up to date" in project.dvc("status", stage).stdout
 
 
-
 def save_scratch(stage, disk: Path):
     ScratchSoftmax.create(SCRATCH, TRAIN).save(stage(disk / "scratch.params"))
 
@@ -132,8 +136,11 @@ def export_gluon(stage, disk: Path):
 
 # (writer, tmpfs size): MXNet writes 31.5 KB, and on a disk of this size it reports nothing
 # (see the test below).
-SILENT_CASES = {"scratch save": (save_scratch, "28k"), "gluon save": (save_gluon, "28k"),
-                "gluon export": (export_gluon, "32k")}
+SILENT_CASES = {
+    "scratch save": (save_scratch, "28k"),
+    "gluon save": (save_gluon, "28k"),
+    "gluon export": (export_gluon, "32k"),
+}
 
 
 @pytest.mark.parametrize("case", SILENT_CASES)
@@ -141,9 +148,9 @@ SILENT_CASES = {"scratch save": (save_scratch, "28k"), "gluon save": (save_gluon
 def test_a_model_mxnet_cuts_short_without_a_word_is_not_committed(tmp_path, mounts, case):
     write, size = SILENT_CASES[case]
     mounts.tmpfs(tmp_path, size)
-    with pytest.raises(OSError) as raised:
-        with staged_outputs() as stage:  # as the training stages stage their outputs
-            write(stage, tmp_path)
+    # As the training stages stage their outputs.
+    with pytest.raises(OSError) as raised, staged_outputs() as stage:
+        write(stage, tmp_path)
     assert raised.value.errno == errno.ENOSPC
     failed = Path(raised.value.filename)  # named by its final name, not the temporary one
     assert failed.parent == tmp_path and failed.name.startswith(("scratch", "gluon"))

@@ -1,5 +1,7 @@
 """Stopping `dvc repro` during training: no model, no half-written metrics, dvc.lock as it
 was, no temporary files, and the next `dvc repro` runs the stage again from scratch."""
+
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,9 +35,15 @@ def stop_during_training(project, stop, stderr_path) -> str:
     """Run `dvc repro train_scratch` in its own process group, stop it once the first epoch
     is reported, wait for every process of the group to end; return what it wrote to stderr."""
     with open(stderr_path, "w") as stderr:
-        dvc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", "train_scratch"],
-                               cwd=project.root, env=project.env, stdout=subprocess.PIPE,
-                               stderr=stderr, text=True, start_new_session=True)
+        dvc = subprocess.Popen(
+            [str(VENV_BIN / "dvc"), "repro", "train_scratch"],
+            cwd=project.root,
+            env=project.env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
     # A hung run fails the test instead of hanging the suite.
     watchdog = threading.Timer(300, os.killpg, (dvc.pid, signal.SIGKILL))
     watchdog.start()
@@ -46,17 +54,19 @@ def stop_during_training(project, stop, stderr_path) -> str:
             if line.startswith("Epoch 1."):
                 break
         assert lines[-1].startswith("Epoch 1."), "".join(lines) + stderr_path.read_text()
-        stage = next(p for p in psutil.Process(dvc.pid).children(recursive=True)
-                     if STAGE_SCRIPT in p.cmdline())
+        stage = next(
+            p
+            for p in psutil.Process(dvc.pid).children(recursive=True)
+            if STAGE_SCRIPT in p.cmdline()
+        )
         stop(dvc, stage)
         stage.wait(timeout=120)
         dvc.wait(timeout=120)
     finally:
         watchdog.cancel()
-        try:  # whatever of the group still runs after a failed assertion
+        # whatever of the group still runs after a failed assertion
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(dvc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         dvc.wait()
         dvc.stdout.close()
     return stderr_path.read_text()
@@ -71,8 +81,11 @@ def test_stopping_training_leaves_nothing_and_the_next_repro_reruns(small_projec
     history = (root / "dvclive/scratch/metrics.json").read_bytes()
 
     project.set_params(train={"epochs": 100_000})  # still training when the signal comes
-    expected = {ctrl_c: "stopped by SIGINT", terminate_stage: "stopped by SIGTERM",
-                terminate_group: "stopped by SIGTERM"}
+    expected = {
+        ctrl_c: "stopped by SIGINT",
+        terminate_stage: "stopped by SIGTERM",
+        terminate_group: "stopped by SIGTERM",
+    }
     for stop, message in expected.items():
         err = stop_during_training(project, stop, tmp_path / f"{stop.__name__}.stderr")
         assert f"train_scratch: {message} before finishing; no file was left half-written" in err

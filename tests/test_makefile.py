@@ -1,6 +1,7 @@
 """The Makefile as a front door, in a copy of the project: a bare `make` only lists the
 targets, `make clean` removes only what git ignores, and `make pull` from a remote that holds
 nothing says what to do in one line."""
+
 import re
 import subprocess
 
@@ -11,8 +12,7 @@ TARGET = re.compile(r"^([a-z-]+):", re.M)
 
 def make(project, *args, check=True):
     # -o: use the venv the tests run in (first on PATH), do not build one inside the copy.
-    return project.run("make", "--no-print-directory", "-o", ".venv/.installed", *args,
-                       check=check)
+    return project.run("make", "--no-print-directory", "-o", ".venv/.installed", *args, check=check)
 
 
 def test_a_bare_make_lists_every_target_with_a_line_and_runs_nothing(tmp_path):
@@ -40,8 +40,15 @@ def test_make_clean_removes_only_what_git_ignores(small_project):
     status = project.git("status", "--porcelain").stdout
     assert not [line for line in status.splitlines() if "D" in line[:2]], status
     assert status == "?? notes.txt\n"
-    for gone in ("data/raw", "data/prepared", "models/scratch.params", "probabilities",
-                 "dvc_plots", ".dvc/cache", "metrics/.test_accuracy.json.tmp-42"):
+    for gone in (
+        "data/raw",
+        "data/prepared",
+        "models/scratch.params",
+        "probabilities",
+        "dvc_plots",
+        ".dvc/cache",
+        "metrics/.test_accuracy.json.tmp-42",
+    ):
         assert not (root / gone).exists(), gone
     for kept in (".venv/kept", ".dvc/config.local", "notes.txt", "dvc.lock", "plots/samples.png"):
         assert (root / kept).exists(), kept

@@ -1,4 +1,5 @@
 """Metrics against hand-computed values, and the files evaluate writes for DVC."""
+
 import json
 
 import numpy as np
@@ -6,12 +7,18 @@ import pytest
 
 from fmnist import FmnistError
 from fmnist.atomic import atomic_path
-from fmnist.evaluate import (class_key, metric_files, write_metric_files,
-                             write_predicted_classes)
-from fmnist.results import load_histories, load_probabilities, save_probabilities
+from fmnist.evaluate import class_key, metric_files, write_metric_files, write_predicted_classes
 from fmnist.labels import CLASS_NAMES
-from fmnist.metrics import (agreement, confidently_wrong, confusion_matrix, log_loss, macro_f1,
-                            per_class_accuracy, summarize)
+from fmnist.metrics import (
+    agreement,
+    confidently_wrong,
+    confusion_matrix,
+    log_loss,
+    macro_f1,
+    per_class_accuracy,
+    summarize,
+)
+from fmnist.results import load_histories, load_probabilities, save_probabilities
 
 # Three classes, six images: class 0 always right, class 1 half wrong (as 0), class 2 never
 # predicted (both its images predicted 1).
@@ -53,8 +60,9 @@ def test_summarize_one_model():
     proba = one_hot_proba(PREDICTED, np.full(6, 0.9))
     summary = summarize(ACTUAL, proba)
     assert summary["test_accuracy"] == pytest.approx(3 / 6)
-    assert summary["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.9, 0.9, 0.1 / 9,
-                                                                   0.1 / 9, 0.1 / 9])))
+    assert summary["log_loss"] == pytest.approx(
+        -np.mean(np.log([0.9, 0.9, 0.9, 0.1 / 9, 0.1 / 9, 0.1 / 9]))
+    )
     assert summary["per_class_accuracy"][:3] == [1.0, 0.5, 0.0]
     assert len(summary["per_class_accuracy"]) == 10
 
@@ -65,7 +73,7 @@ def test_agreement():
 
 def test_confidently_wrong_orders_by_confidence_and_keeps_ties_in_order():
     actual = np.array([0, 1, 2, 3, 4, 5])
-    predicted = np.array([0, 2, 3, 3, 5, 6])          # images 1, 2, 4, 5 are wrong
+    predicted = np.array([0, 2, 3, 3, 5, 6])  # images 1, 2, 4, 5 are wrong
     proba = one_hot_proba(predicted, np.array([0.99, 0.6, 0.8, 0.95, 0.8, 0.7]))
     np.testing.assert_array_equal(confidently_wrong(actual, proba, 3), [2, 4, 5])
     np.testing.assert_array_equal(confidently_wrong(actual, proba, 10), [2, 4, 5, 1])
@@ -81,14 +89,22 @@ def test_class_keys_are_plain_unique_and_in_label_order():
 
 
 def histories():
-    return {name: {"epoch": [1, 2], "loss": [0.9, loss], "train_accuracy": [0.5, acc],
-                   "test_accuracy": [0.5, 0.6]}
-            for name, loss, acc in (("scratch", 0.4, 0.8), ("gluon", 0.3, 0.85))}
+    return {
+        name: {
+            "epoch": [1, 2],
+            "loss": [0.9, loss],
+            "train_accuracy": [0.5, acc],
+            "test_accuracy": [0.5, 0.6],
+        }
+        for name, loss, acc in (("scratch", 0.4, 0.8), ("gluon", 0.3, 0.85))
+    }
 
 
 def test_metric_files_put_both_models_side_by_side():
-    probas = {"scratch": one_hot_proba(PREDICTED, np.full(6, 0.9)),
-              "gluon": one_hot_proba(ACTUAL, np.full(6, 0.9))}
+    probas = {
+        "scratch": one_hot_proba(PREDICTED, np.full(6, 0.9)),
+        "gluon": one_hot_proba(ACTUAL, np.full(6, 0.9)),
+    }
     files = metric_files(ACTUAL, probas, histories())
     assert files["test_accuracy.json"] == {"scratch": 0.5, "gluon": 1.0}
     assert files["train_loss.json"] == {"scratch": 0.4, "gluon": 0.3}
@@ -100,20 +116,27 @@ def test_metric_files_put_both_models_side_by_side():
     assert per_class["1_Trouser"] == {"scratch": 0.5, "gluon": 1.0}
     assert per_class["2_Pullover"] == {"scratch": 0.0, "gluon": 1.0}
     assert all(set(values) == {"scratch", "gluon"} for values in per_class.values())
-    assert all(set(values) == {"scratch", "gluon"} for name, values in files.items()
-               if name != "agreement.json")
+    assert all(
+        set(values) == {"scratch", "gluon"}
+        for name, values in files.items()
+        if name != "agreement.json"
+    )
 
 
 def test_metric_files_staged_replace_the_whole_directory(tmp_path):
     # As the evaluate stage writes them: into a staged directory that replaces the old one.
     metrics_dir = tmp_path / "metrics"
-    files = {"test_accuracy.json": {"scratch": 0.5, "gluon": 0.75},
-             "per_class_accuracy.json": {"0_T-shirt-top": {"scratch": 0.25, "gluon": 0.5}}}
+    files = {
+        "test_accuracy.json": {"scratch": 0.5, "gluon": 0.75},
+        "per_class_accuracy.json": {"0_T-shirt-top": {"scratch": 0.25, "gluon": 0.5}},
+    }
     for written in ({"old.json": {"scratch": 1.0}}, files):
         with atomic_path(metrics_dir) as staged:
             write_metric_files(written, staged)
-    written = {str(p.relative_to(metrics_dir)): json.loads(p.read_text())
-               for p in metrics_dir.rglob("*.json")}
+    written = {
+        str(p.relative_to(metrics_dir)): json.loads(p.read_text())
+        for p in metrics_dir.rglob("*.json")
+    }
     assert written == files  # old.json is gone
     assert list(tmp_path.iterdir()) == [metrics_dir]
 
@@ -123,14 +146,20 @@ def test_predicted_classes_csv_has_a_row_per_image_with_class_names(tmp_path):
     write_predicted_classes(ACTUAL, probas, tmp_path / "rows")
     lines = (tmp_path / "rows/scratch.csv").read_text().splitlines()
     assert lines[0] == "actual,predicted"
-    assert lines[1:] == ["T-shirt/top,T-shirt/top", "T-shirt/top,T-shirt/top",
-                         "Trouser,Trouser", "Trouser,T-shirt/top",
-                         "Pullover,Trouser", "Pullover,Trouser"]
+    assert lines[1:] == [
+        "T-shirt/top,T-shirt/top",
+        "T-shirt/top,T-shirt/top",
+        "Trouser,Trouser",
+        "Trouser,T-shirt/top",
+        "Pullover,Trouser",
+        "Pullover,Trouser",
+    ]
 
 
 def test_probabilities_round_trip_and_bad_files_say_what_to_do(tmp_path):
-    probas = {name: one_hot_proba(ACTUAL, np.full(6, p)) for name, p in
-              (("scratch", 0.7), ("gluon", 0.9))}
+    probas = {
+        name: one_hot_proba(ACTUAL, np.full(6, p)) for name, p in (("scratch", 0.7), ("gluon", 0.9))
+    }
     save_probabilities(probas, tmp_path / "probabilities")
     loaded = load_probabilities(tmp_path / "probabilities", 6)
     for name in probas:

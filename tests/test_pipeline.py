@@ -1,4 +1,5 @@
 """`dvc repro` of the whole pipeline on a small generated dataset, in a temporary git repo."""
+
 import json
 
 import numpy as np
@@ -7,8 +8,14 @@ from fmnist.atomic import TEMP_GLOB
 
 STAGES = ("fetch", "preprocess", "train_scratch", "train_gluon", "evaluate", "render")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PICTURES = ("samples.png", "predictions.png", "mistakes.png", "training_curves.png",
-            "confusion_scratch.png", "confusion_gluon.png")
+PICTURES = (
+    "samples.png",
+    "predictions.png",
+    "mistakes.png",
+    "training_curves.png",
+    "confusion_scratch.png",
+    "confusion_gluon.png",
+)
 
 
 def test_repro_writes_every_output_then_runs_nothing(small_project):
@@ -19,16 +26,23 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
     root = project.root
 
     assert sorted(p.name for p in (root / "data/raw").iterdir()) == [
-        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
     train_x = np.load(root / "data/prepared/train_x.npy", allow_pickle=False)
     test_y = np.load(root / "data/prepared/test_y.npy", allow_pickle=False)
     assert train_x.shape == (300, 784) and train_x.dtype == np.float32
-    assert 0 <= train_x.min() and train_x.max() <= 1
+    assert train_x.min() >= 0 and train_x.max() <= 1
     assert test_y.shape == (100,) and test_y.dtype == np.int32
 
-    for name in ("scratch.params", "gluon.params", "gluon-export/gluon-symbol.json",
-                 "gluon-export/gluon-0000.params"):
+    for name in (
+        "scratch.params",
+        "gluon.params",
+        "gluon-export/gluon-symbol.json",
+        "gluon-export/gluon-0000.params",
+    ):
         assert (root / "models" / name).stat().st_size > 0
     for model in ("scratch", "gluon"):
         history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())
@@ -50,4 +64,3 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
     for stage in STAGES:
         assert f"Stage '{stage}' didn't change, skipping" in second
     assert "up to date" in project.dvc("status").stdout
-

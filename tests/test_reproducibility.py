@@ -1,13 +1,20 @@
 """Same params, same bytes: a forced rerun of the training stages reproduces their model
 and metrics files exactly."""
+
 import hashlib
 
 TRAINING_OUTPUTS = (
-    "models/scratch.params", "models/gluon.params",
-    "models/gluon-symbol.json", "models/gluon-0000.params",
-    "dvclive/scratch/metrics.json", "dvclive/gluon/metrics.json",
-    *(f"dvclive/{model}/plots/metrics/{name}.tsv" for model in ("scratch", "gluon")
-      for name in ("loss", "train_accuracy", "test_accuracy")),
+    "models/scratch.params",
+    "models/gluon.params",
+    "models/gluon-symbol.json",
+    "models/gluon-0000.params",
+    "dvclive/scratch/metrics.json",
+    "dvclive/gluon/metrics.json",
+    *(
+        f"dvclive/{model}/plots/metrics/{name}.tsv"
+        for model in ("scratch", "gluon")
+        for name in ("loss", "train_accuracy", "test_accuracy")
+    ),
 )
 
 

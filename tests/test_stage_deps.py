@@ -5,6 +5,7 @@ The import closure is read from the source with ast: every `import` and `from ..
 anywhere in a module (also inside functions, as the lazy MXNet imports are), plus the
 packages a module runs as a process with `python -m` (the dist_sync launcher starts
 `fmnist.distributed`), named by a string constant in the code."""
+
 import ast
 from pathlib import Path
 
@@ -40,13 +41,17 @@ def imported_names(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([node.module] if node.module else []))
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)  # submodules
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value.startswith(PACKAGE + ".") and module_file(node.value + ".__main__"):
-                names.add(node.value + ".__main__")
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value.startswith(PACKAGE + ".")
+            and module_file(node.value + ".__main__")
+        ):
+            names.add(node.value + ".__main__")
     return names
 
 
@@ -109,7 +114,10 @@ def test_a_change_to_a_module_makes_exactly_its_importers_stale(small_project):
     assert stale_stages(project) == set()
     with open(project.root / "src/fmnist/data.py", "a") as module:
         module.write("# a comment is a change DVC must see\n")
-    importers = {stage for stage, spec in STAGES.items()
-                 if SRC / "fmnist/data.py" in import_closure(PROJECT / spec["cmd"].split()[1])}
+    importers = {
+        stage
+        for stage, spec in STAGES.items()
+        if SRC / "fmnist/data.py" in import_closure(PROJECT / spec["cmd"].split()[1])
+    }
     assert importers == {"preprocess", "train_scratch", "train_gluon", "evaluate", "render"}
     assert stale_stages(project) == importers

@@ -1,5 +1,6 @@
 """The DVC workflows of comparing runs, with real `dvc` commands on the small dataset:
 change a parameter, rerun, read what moved (params, metrics, plots, experiments)."""
+
 import csv
 import io
 import json
@@ -32,8 +33,11 @@ def check_metrics_and_plots_show(project) -> None:
     `dvc plots show` renders the curves, the confusion plots and every PNG."""
     shown = json.loads(project.dvc("metrics", "show", "--json").stdout)
     data = shown[""]["data"]
-    written = {str(p.relative_to(project.root)) for p in (project.root / "metrics").rglob("*")
-               if p.is_file()}
+    written = {
+        str(p.relative_to(project.root))
+        for p in (project.root / "metrics").rglob("*")
+        if p.is_file()
+    }
     assert set(data) == declared_metric_files(project) == written - {PER_CLASS}
     for name in HEADLINE:
         values = data[f"metrics/{name}.json"]["data"]
@@ -53,9 +57,13 @@ def check_metrics_and_plots_show(project) -> None:
     html_dir = project.root.parent / "plots_html"
     project.dvc("plots", "show", "-o", str(html_dir))
     html = (html_dir / "index.html").read_text()
-    for title in ("Training loss per epoch", "Train accuracy per epoch",
-                  "Test accuracy per epoch", "Confusion matrix, scratch model",
-                  "Confusion matrix, gluon model"):
+    for title in (
+        "Training loss per epoch",
+        "Train accuracy per epoch",
+        "Test accuracy per epoch",
+        "Confusion matrix, scratch model",
+        "Confusion matrix, gluon model",
+    ):
         assert title in html
     copied = {p.name for p in (html_dir / "static").iterdir()}
     assert copied == {f"workspace_plots_{p.name}" for p in (project.root / "plots").iterdir()}
@@ -76,8 +84,7 @@ def test_show_change_lr_rerun_and_diff(small_project):
 
     params = json.loads(project.dvc("params", "diff", "--json").stdout)["params.yaml"]
     assert list(params) == ["train.lr"]
-    assert (params["train.lr"]["old"], params["train.lr"]["new"]) == (baseline_lr,
-                                                                     baseline_lr / 10)
+    assert (params["train.lr"]["old"], params["train.lr"]["new"]) == (baseline_lr, baseline_lr / 10)
 
     metrics = json.loads(project.dvc("metrics", "diff", "--json").stdout)
     for name in ("test_accuracy", "log_loss", "train_loss"):
@@ -111,9 +118,10 @@ def test_params_that_cannot_change_a_result_rerun_nothing(small_project, tmp_pat
     project.dvc("repro")
     project.commit("run")
     mirrors = project.params()["fetch"]["mirrors"]
-    project.set_params(fetch={"mirrors": [*mirrors, "http://127.0.0.1:9/unused"],
-                              "timeout_s": 7},
-                       gluon={"timeout_s": 99, "hosts": ["198.18.0.2"]})
+    project.set_params(
+        fetch={"mirrors": [*mirrors, "http://127.0.0.1:9/unused"], "timeout_s": 7},
+        gluon={"timeout_s": 99, "hosts": ["198.18.0.2"]},
+    )
     assert "Data and pipelines are up to date." in project.dvc("status").stdout
     assert ran_stages(project.dvc("repro").stdout) == []
 

@@ -16,6 +16,8 @@ Python's writes raise on any failure, a full disk too; MXNet's writers do not, s
 they write go through write_checked, which loads them back. An OSError leaves here naming
 the final path, for fmnist.cli to report.
 """
+
+import contextlib
 import errno
 import os
 import shutil
@@ -53,10 +55,8 @@ def _remove(path: Path) -> None:
 
 def _discard(path: Path) -> None:
     """Remove if possible: an append-only directory keeps it (its next run removes it)."""
-    try:
+    with contextlib.suppress(OSError):
         _remove(path)
-    except OSError:
-        pass
 
 
 def _fsync(path: Path) -> None:
@@ -145,10 +145,8 @@ class Staged:
         for tmp, _ in self.outputs:
             _discard(tmp)
         for directory in self.made:
-            try:
+            with contextlib.suppress(OSError):  # not empty: it holds an output now
                 directory.rmdir()
-            except OSError:  # not empty: it holds an output now
-                pass
 
     def explain(self, exc: OSError) -> OSError:
         """Point an OSError at the output the user knows, not at our temporary name. Errors

@@ -3,6 +3,7 @@ own errors and for the operating system's: a full disk, a read-only or immutable
 missing directory), and SIGINT, SIGTERM and SIGHUP turned into an exception, so that the
 temporary files of fmnist.atomic are removed on the way out and no output is left
 half-written."""
+
 import argparse
 import errno
 import fcntl
@@ -47,8 +48,10 @@ def mount_point(path) -> str:
     path = os.path.realpath(path)
     try:
         with open("/proc/self/mounts") as table:  # device, mount point (\040 for ' '), ...
-            points = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[1])
-                      for line in table]
+            points = [
+                re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[1])
+                for line in table
+            ]
     except OSError:
         points = ["/"]
     return max((p for p in points if os.path.commonpath((p, path)) == p), key=len, default="/")
@@ -115,11 +118,15 @@ def stopped_message(name: str, signum: int) -> str:
     """True whatever the signal interrupted: written outputs are whole, and named."""
     signame = signal.Signals(signum).name
     if not atomic.committed:
-        return (f"{name}: stopped by {signame} before finishing; no file was left "
-                "half-written. Run `dvc repro` to run the stage again.")
-    return (f"{name}: stopped by {signame} after it had written {', '.join(atomic.committed)} "
-            "(whole files), but DVC records no run of a stopped stage. Run `dvc repro` to run "
-            "the stage again.")
+        return (
+            f"{name}: stopped by {signame} before finishing; no file was left "
+            "half-written. Run `dvc repro` to run the stage again."
+        )
+    return (
+        f"{name}: stopped by {signame} after it had written {', '.join(atomic.committed)} "
+        "(whole files), but DVC records no run of a stopped stage. Run `dvc repro` to run "
+        "the stage again."
+    )
 
 
 def run_stage(name: str, main) -> None:
@@ -144,11 +151,18 @@ def stage_parser(stage: str, description: str, settings: str) -> argparse.Argume
     """A stage script's command line. Its flags are paths, which dvc.yaml passes; settings
     come from params.yaml only, never from flags, so that DVC tracks every one of them.
     `settings` says which: "the fetch section", "none", ..."""
-    settings = (f"Settings from params.yaml: {settings}. Like every stage it first validates "
-                "the whole file and stops with one line naming a bad key (the comments in "
-                "params.yaml say what each key does). Every flag is a path and required.")
-    epilog = (textwrap.fill(settings, 78) + "\n\nRun it the DVC way (dvc.yaml passes every "
-              f"flag, and reruns it when its inputs change):\n  dvc repro {stage}")
-    return argparse.ArgumentParser(prog=f"stages/{stage}.py", description=description,
-                                   epilog=epilog,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    settings = (
+        f"Settings from params.yaml: {settings}. Like every stage it first validates "
+        "the whole file and stops with one line naming a bad key (the comments in "
+        "params.yaml say what each key does). Every flag is a path and required."
+    )
+    epilog = (
+        textwrap.fill(settings, 78) + "\n\nRun it the DVC way (dvc.yaml passes every "
+        f"flag, and reruns it when its inputs change):\n  dvc repro {stage}"
+    )
+    return argparse.ArgumentParser(
+        prog=f"stages/{stage}.py",
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )

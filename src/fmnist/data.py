@@ -1,5 +1,6 @@
 """Load the prepared arrays (never with pickle), checked as preprocess writes them; the
 manifest that identifies them."""
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ def load_array(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise FmnistError(f"{path}: missing; run the preprocess stage first "
-                          "(dvc repro preprocess)") from None
+        raise FmnistError(
+            f"{path}: missing; run the preprocess stage first (dvc repro preprocess)"
+        ) from None
     except (ValueError, EOFError, OSError) as exc:  # pickled, truncated or unreadable
         raise FmnistError(f"{path}: not a plain .npy array ({exc}); {RERUN}") from None
 
@@ -61,8 +63,10 @@ def load_prepared(prepared_dir) -> Dataset:
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 2 or x.shape[1] != NUM_FEATURES or len(x) != len(y):
-            raise FmnistError(f"{prepared_dir}: {split} arrays have shapes {x.shape} and "
-                              f"{y.shape}, expected (N, {NUM_FEATURES}) and (N,); {RERUN}")
+            raise FmnistError(
+                f"{prepared_dir}: {split} arrays have shapes {x.shape} and "
+                f"{y.shape}, expected (N, {NUM_FEATURES}) and (N,); {RERUN}"
+            )
     return Dataset(**arrays)
 
 
@@ -84,5 +88,6 @@ def prepared_digest(prepared_dir) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
-        raise FmnistError(f"{path}: missing (preprocess writes it with the arrays); "
-                          f"{RERUN}") from None
+        raise FmnistError(
+            f"{path}: missing (preprocess writes it with the arrays); {RERUN}"
+        ) from None

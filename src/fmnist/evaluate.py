@@ -10,6 +10,7 @@ not declare as a metric: declared, it would add 20 columns to `dvc metrics show`
 `dvc exp show`. `dvc metrics diff --targets metrics/per_class_accuracy.json` compares it,
 in label order (its keys sort that way, and DVC sorts the keys within a file).
 """
+
 import json
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
     files = {f"{key}.json": {name: m[key] for name, m in per_model.items()} for key in HEADLINE}
     files["per_class_accuracy.json"] = {
         class_key(label): {name: m["per_class_accuracy"][label] for name, m in per_model.items()}
-        for label in range(NUM_CLASSES)}
+        for label in range(NUM_CLASSES)
+    }
     predicted = [probas[name].argmax(axis=1) for name in MODELS]
     files["agreement.json"] = {"agreement": agreement(*predicted)}
     return files
@@ -75,6 +77,8 @@ def write_predicted_classes(actual: np.ndarray, probas: dict, out_dir) -> None:
     classes in label order) counts the rows."""
     Path(out_dir).mkdir()
     for name, proba in probas.items():
-        rows = (f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
-                for a, p in zip(actual, proba.argmax(axis=1)))
+        rows = (
+            f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
+            for a, p in zip(actual, proba.argmax(axis=1), strict=True)
+        )
         (Path(out_dir) / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")

@@ -6,6 +6,7 @@ package recompresses the .gz files. The four files are collected and verified in
 temporary directory that replaces raw_dir only when all of them pass: raw_dir never holds a
 partial or unverified file, and a failed fetch leaves an existing raw_dir as it was.
 """
+
 import http.client
 import os
 import re
@@ -21,10 +22,12 @@ from .params import DATA_FILES, FetchParams, mirror_kind, mirror_problem
 
 # gzip can make incompressible data slightly larger; anything beyond this is not our file.
 GZIP_SLACK_BYTES = 2**20
-OFFLINE_HINT = ("Offline source: Debian/Ubuntu's package dataset-fashion-mnist "
-                "(apt-get install dataset-fashion-mnist) puts the files in "
-                "/usr/share/datasets/fashion-mnist; list that directory first in "
-                "fetch.mirrors in params.yaml.")
+OFFLINE_HINT = (
+    "Offline source: Debian/Ubuntu's package dataset-fashion-mnist "
+    "(apt-get install dataset-fashion-mnist) puts the files in "
+    "/usr/share/datasets/fashion-mnist; list that directory first in "
+    "fetch.mirrors in params.yaml."
+)
 
 
 class MirrorError(FmnistError):
@@ -65,7 +68,8 @@ class Progress:
     def update(self, done: int) -> None:
         if self.total:
             step = int(4 * done / self.total)
-            text = f"  {self.name}: {done / 1e6:6.1f} / {self.total / 1e6:.1f} MB {done / self.total:4.0%}"
+            size = f"{done / 1e6:6.1f} / {self.total / 1e6:.1f} MB"
+            text = f"  {self.name}: {size} {done / self.total:4.0%}"
         else:
             step = done // (8 * 2**20)
             text = f"  {self.name}: {done / 1e6:6.1f} MB"
@@ -89,8 +93,10 @@ class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         if mirror_kind(newurl) != "url":
             fp.close()
             problem = mirror_problem(newurl) or "a local path"
-            raise MirrorError(f"redirected to {shown(newurl)} ({problem}); only http:// and "
-                              "https:// URLs are followed")
+            raise MirrorError(
+                f"redirected to {shown(newurl)} ({problem}); only http:// and "
+                "https:// URLs are followed"
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -110,8 +116,9 @@ def declared_length(response) -> int | None:
     if value is None:
         return None
     if not re.fullmatch(r"[0-9]{1,20}", value.strip()):
-        raise MirrorError(f"malformed HTTP response: Content-Length {shown(value)!r} "
-                          "is not a byte count")
+        raise MirrorError(
+            f"malformed HTTP response: Content-Length {shown(value)!r} is not a byte count"
+        )
     return int(value) or None
 
 
@@ -207,12 +214,15 @@ def fetch_file(mirror: str, filename: str, dest: Path, params: FetchParams) -> N
     except IdxError as exc:  # already names the file
         raise MirrorError(str(exc)) from None
     if digest != params.sha256[base]:
-        raise MirrorError(f"{filename}: sha256 of the decompressed bytes is {digest[:16]}..., "
-                          f"expected {params.sha256[base][:16]}... (fetch.sha256)")
+        raise MirrorError(
+            f"{filename}: sha256 of the decompressed bytes is {digest[:16]}..., "
+            f"expected {params.sha256[base][:16]}... (fetch.sha256)"
+        )
 
 
 def fetch(params: FetchParams, raw_dir) -> str:
-    """Fill raw_dir from the first good mirror and return it; raw_dir appears whole or not at all."""
+    """Fill raw_dir from the first good mirror and return it; raw_dir appears whole or not at
+    all."""
     failures = []
     for mirror in params.mirrors:
         print(f"fetch: trying {mirror}", file=sys.stderr)
@@ -225,5 +235,9 @@ def fetch(params: FetchParams, raw_dir) -> str:
         except MirrorError as exc:
             print(f"fetch: skipped {mirror}: {exc}", file=sys.stderr)
             failures.append(f"  - {mirror}: {exc}")
-    raise FetchError("no mirror has all four Fashion-MNIST files intact:\n"
-                     + "\n".join(failures) + "\n" + OFFLINE_HINT)
+    raise FetchError(
+        "no mirror has all four Fashion-MNIST files intact:\n"
+        + "\n".join(failures)
+        + "\n"
+        + OFFLINE_HINT
+    )

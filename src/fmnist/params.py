@@ -2,14 +2,16 @@
 
 A bad value gives one FmnistError naming the key, what was found and what is allowed.
 """
+
 import dataclasses
 import ipaddress
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -30,9 +32,9 @@ class ParamsError(FmnistError):
 
 @dataclass(frozen=True)
 class FetchParams:
-    mirrors: tuple       # tried in order: local directories or http(s) base URLs
-    timeout_s: float     # per network read; a stalled server ends that mirror
-    sha256: dict         # file name (without .gz) -> sha256 of the decompressed bytes
+    mirrors: tuple  # tried in order: local directories or http(s) base URLs
+    timeout_s: float  # per network read; a stalled server ends that mirror
+    sha256: dict  # file name (without .gz) -> sha256 of the decompressed bytes
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class TrainParams:
     batch_size: int
     epochs: int
     lr: float
-    lr_schedule: str     # "constant" or "cosine" (decays per batch to 0 over the run)
+    lr_schedule: str  # "constant" or "cosine" (decays per batch to 0 over the run)
     momentum: float
     weight_decay: float
     seed: int
@@ -48,7 +50,7 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class ScratchParams:
-    init: str            # "normal" (N(0, init_scale^2)), "uniform" (U(-s, s)) or "zeros"
+    init: str  # "normal" (N(0, init_scale^2)), "uniform" (U(-s, s)) or "zeros"
     init_scale: float
 
 
@@ -56,11 +58,11 @@ class ScratchParams:
 class GluonParams:
     init: str
     init_scale: float
-    kvstore: str         # "local" (one process) or "dist_sync" (MXNet parameter server)
+    kvstore: str  # "local" (one process) or "dist_sync" (MXNet parameter server)
     workers: int
-    hosts: tuple         # hosts for dist_sync workers 1..; empty means loopback
-    ssh_config: str      # ssh -F file for reaching the hosts; "" means ssh's own (~/.ssh/config)
-    timeout_s: float     # a dist_sync job still running after this is stopped
+    hosts: tuple  # hosts for dist_sync workers 1..; empty means loopback
+    ssh_config: str  # ssh -F file for reaching the hosts; "" means ssh's own (~/.ssh/config)
+    timeout_s: float  # a dist_sync job still running after this is stopped
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ class Params:
 
 @dataclass(frozen=True)
 class Rule:
-    test: Callable[[Any], bool]   # called only on a value of the right type
-    allowed: str                  # shown in every error about this key
+    test: Callable[[Any], bool]  # called only on a value of the right type
+    allowed: str  # shown in every error about this key
     why: Callable[[Any], str] | None = None  # which part of a list is wrong, and how
 
 
@@ -112,8 +114,10 @@ URL_CHARACTERS = re.compile(r"[!-~]+")  # printable ASCII, no space
 
 def _http_url_problem(url: str, parts) -> str | None:
     if not URL_CHARACTERS.fullmatch(url):
-        return ("has a space, a control or a non-ASCII character (percent-encode it; "
-                "write a host name in punycode)")
+        return (
+            "has a space, a control or a non-ASCII character (percent-encode it; "
+            "write a host name in punycode)"
+        )
     if parts.username is not None or parts.password is not None:
         return "has a user name; fetch sends none"
     if "?" in url or "#" in url:
@@ -154,7 +158,7 @@ def mirror_problem(mirror) -> str | None:
 
 
 def mirror_kind(mirror) -> str | None:
-    """"url" for an http(s) base URL, "dir" for a local path, None for anything fetch does
+    """ "url" for an http(s) base URL, "dir" for a local path, None for anything fetch does
     not accept (ftp://, file://, a malformed URL)."""
     if mirror_problem(mirror) is not None:
         return None
@@ -183,8 +187,11 @@ def is_host(name) -> bool:
     except ValueError:
         pass
     labels = name.split(".")
-    return (len(name) <= 253 and all(HOST_LABEL.fullmatch(label) for label in labels)
-            and not labels[-1].isdigit())  # 1.2.3.999 or 127.1: not a name, not an address
+    return (
+        len(name) <= 253
+        and all(HOST_LABEL.fullmatch(label) for label in labels)
+        and not labels[-1].isdigit()
+    )  # 1.2.3.999 or 127.1: not a name, not an address
 
 
 def _are_hosts(v) -> bool:
@@ -194,17 +201,21 @@ def _are_hosts(v) -> bool:
 def _is_sha256_map(v) -> bool:
     return set(v) == set(DATA_FILES) and all(
         isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h)
-        for h in v.values())
+        for h in v.values()
+    )
 
 
 RULES: dict[tuple[str, str], Rule] = {
-    ("fetch", "mirrors"): Rule(lambda v: len(v) > 0 and all(mirror_kind(m) for m in v),
-                               "a non-empty list of local directories and http:// or https:// "
-                               "URLs (ftp://, file:// and other schemes are not accepted)",
-                               why=_first_bad_mirror),
+    ("fetch", "mirrors"): Rule(
+        lambda v: len(v) > 0 and all(mirror_kind(m) for m in v),
+        "a non-empty list of local directories and http:// or https:// "
+        "URLs (ftp://, file:// and other schemes are not accepted)",
+        why=_first_bad_mirror,
+    ),
     ("fetch", "timeout_s"): FETCH_TIMEOUT,
-    ("fetch", "sha256"): Rule(_is_sha256_map, "a mapping of " + ", ".join(DATA_FILES)
-                              + " to 64 lowercase hex digits"),
+    ("fetch", "sha256"): Rule(
+        _is_sha256_map, "a mapping of " + ", ".join(DATA_FILES) + " to 64 lowercase hex digits"
+    ),
     ("train", "batch_size"): at_least(1),
     ("train", "epochs"): EPOCHS,
     ("train", "lr"): within(MX_LOW, MX_HIGH, "in [1e-30, 1e30]"),
@@ -219,18 +230,27 @@ RULES: dict[tuple[str, str], Rule] = {
     ("gluon", "init_scale"): within(MX_LOW, MX_HIGH, "in [1e-30, 1e30]"),
     ("gluon", "kvstore"): one_of("local", "dist_sync"),
     ("gluon", "workers"): at_least(1),
-    ("gluon", "hosts"): Rule(_are_hosts, "a list of distinct host names (RFC 1123, such as "
-                             "node-2 or node-2.example.org; ssh config aliases of that form "
-                             "too) or IPv4 addresses; IPv6 addresses are not supported by "
-                             "MXNet's parameter server"),
-    ("gluon", "ssh_config"): Rule(lambda v: "\0" not in v,
-                                  "'' (ssh's own ~/.ssh/config) or the path of an ssh config "
-                                  "file, given to ssh as -F"),
+    ("gluon", "hosts"): Rule(
+        _are_hosts,
+        "a list of distinct host names (RFC 1123, such as "
+        "node-2 or node-2.example.org; ssh config aliases of that form "
+        "too) or IPv4 addresses; IPv6 addresses are not supported by "
+        "MXNet's parameter server",
+    ),
+    ("gluon", "ssh_config"): Rule(
+        lambda v: "\0" not in v,
+        "'' (ssh's own ~/.ssh/config) or the path of an ssh config file, given to ssh as -F",
+    ),
     ("gluon", "timeout_s"): POSITIVE,
 }
 
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string",
-               tuple: "a list", dict: "a mapping"}
+_TYPE_NAMES = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    tuple: "a list",
+    dict: "a mapping",
+}
 
 
 def _coerce(value, kind):
@@ -263,8 +283,10 @@ def _yaml_number_hint(raw, kind) -> str:
 def _value(key: str, raw, kind, rule: Rule):
     value = _coerce(raw, kind)
     if value is None:
-        raise ParamsError(f"params: {key} must be {_TYPE_NAMES[kind]} ({rule.allowed}), "
-                          f"got {raw!r}" + _yaml_number_hint(raw, kind))
+        raise ParamsError(
+            f"params: {key} must be {_TYPE_NAMES[kind]} ({rule.allowed}), "
+            f"got {raw!r}" + _yaml_number_hint(raw, kind)
+        )
     if not rule.test(value):
         detail = f" ({rule.why(value)})" if rule.why else ""
         raise ParamsError(f"params: {key} must be {rule.allowed}, got {raw!r}{detail}")
@@ -274,31 +296,38 @@ def _value(key: str, raw, kind, rule: Rule):
 def _section(name: str, raw, cls):
     fields = {f.name: f.type for f in dataclasses.fields(cls)}
     if not isinstance(raw, dict):
-        raise ParamsError(f"params: section '{name}' must be a mapping with keys "
-                          + ", ".join(fields))
+        raise ParamsError(
+            f"params: section '{name}' must be a mapping with keys " + ", ".join(fields)
+        )
     unknown = sorted(str(k) for k in raw if k not in fields)
     if unknown:
-        raise ParamsError(f"params: unknown key {name}.{unknown[0]}; "
-                          f"allowed keys in '{name}': " + ", ".join(fields))
+        raise ParamsError(
+            f"params: unknown key {name}.{unknown[0]}; "
+            f"allowed keys in '{name}': " + ", ".join(fields)
+        )
     missing = [k for k in fields if k not in raw]
     if missing:
-        raise ParamsError(f"params: missing key {name}.{missing[0]}; "
-                          f"'{name}' needs all of: " + ", ".join(fields))
-    return cls(**{key: _value(f"{name}.{key}", raw[key], kind, RULES[(name, key)])
-                  for key, kind in fields.items()})
+        raise ParamsError(
+            f"params: missing key {name}.{missing[0]}; '{name}' needs all of: " + ", ".join(fields)
+        )
+    return cls(
+        **{
+            key: _value(f"{name}.{key}", raw[key], kind, RULES[(name, key)])
+            for key, kind in fields.items()
+        }
+    )
 
 
 def parse_params(raw) -> Params:
     sections = {f.name: f.type for f in dataclasses.fields(Params)}
     if not isinstance(raw, dict):
-        raise ParamsError("params: the file must be a mapping with sections "
-                          + ", ".join(sections))
+        raise ParamsError("params: the file must be a mapping with sections " + ", ".join(sections))
     unknown = sorted(str(k) for k in raw if k not in sections)
     if unknown:
-        raise ParamsError(f"params: unknown section '{unknown[0]}'; allowed sections: "
-                          + ", ".join(sections))
-    return Params(**{name: _section(name, raw.get(name), cls)
-                     for name, cls in sections.items()})
+        raise ParamsError(
+            f"params: unknown section '{unknown[0]}'; allowed sections: " + ", ".join(sections)
+        )
+    return Params(**{name: _section(name, raw.get(name), cls) for name, cls in sections.items()})
 
 
 def load_params(path="params.yaml") -> Params:

@@ -1,6 +1,7 @@
 """`make pull`: `dvc pull`, and when the DVC remote does not hold this commit's outputs (a
 fresh clone whose remote is empty, or is a directory on another machine), one line saying
 what to do instead of DVC's "Missing cache files: md5: ..." and "Checkout failed"."""
+
 import subprocess
 import sys
 
@@ -18,14 +19,15 @@ def default_remote() -> tuple[str, str]:
 
 
 def missing_outputs_message(name: str, url: str) -> str:
-    return (f"make pull: the DVC remote '{name}' ({url}) does not hold this commit's data and "
-            "models; recompute them with `make run`, or point the remote at shared storage "
-            f"that holds them: dvc remote modify --local {name} url DIR_OR_URL")
+    return (
+        f"make pull: the DVC remote '{name}' ({url}) does not hold this commit's data and "
+        "models; recompute them with `make run`, or point the remote at shared storage "
+        f"that holds them: dvc remote modify --local {name} url DIR_OR_URL"
+    )
 
 
 def main() -> int:
-    pulled = subprocess.run([sys.executable, "-m", "dvc", "pull"], capture_output=True,
-                            text=True)
+    pulled = subprocess.run([sys.executable, "-m", "dvc", "pull"], capture_output=True, text=True)
     if pulled.returncode == 0 or not any(sign in pulled.stderr for sign in MISSING_SIGNS):
         sys.stdout.write(pulled.stdout)
         sys.stderr.write(pulled.stderr)

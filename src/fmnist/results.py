@@ -2,6 +2,7 @@
 and the training histories (DVCLive directories, written by fmnist.tracking) both read.
 
 A module of its own so that render depends only on these readers, not on model loading."""
+
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,10 @@ def load_histories(live_dirs: dict) -> dict:
         try:
             histories[name] = read_history(live_dir)
         except (OSError, ValueError) as exc:
-            raise FmnistError(f"{live_dir}: no readable training history ({exc}); rerun "
-                              f"the train_{name} stage (dvc repro train_{name})") from None
+            raise FmnistError(
+                f"{live_dir}: no readable training history ({exc}); rerun "
+                f"the train_{name} stage (dvc repro train_{name})"
+            ) from None
     return histories
 
 
@@ -52,11 +55,15 @@ def load_probabilities(probabilities_dir, num_images: int) -> dict:
         try:
             proba = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise FmnistError(f"{path}: cannot read test-set probabilities ({exc}); "
-                              "rerun the evaluate stage (dvc repro evaluate)") from None
+            raise FmnistError(
+                f"{path}: cannot read test-set probabilities ({exc}); "
+                "rerun the evaluate stage (dvc repro evaluate)"
+            ) from None
         if proba.shape != (num_images, NUM_CLASSES):
-            raise FmnistError(f"{path}: shape {proba.shape}, expected ({num_images}, "
-                              f"{NUM_CLASSES}); rerun the evaluate stage (dvc repro evaluate)")
+            raise FmnistError(
+                f"{path}: shape {proba.shape}, expected ({num_images}, "
+                f"{NUM_CLASSES}); rerun the evaluate stage (dvc repro evaluate)"
+            )
         probas[name] = proba
     return probas
 

@@ -2,6 +2,7 @@
 
 Wall times are printed on every epoch line but written to no output: a tracked file that
 held them would change on every run, and `make bench` is where speed is measured."""
+
 from .atomic import staged_outputs
 from .data import load_prepared
 from .tracking import write_history
@@ -19,8 +20,9 @@ def write_outputs(model, history, model_path, live_dir, export_prefix=None):
             model.export(*(stage(path) for path in model.export_paths(export_prefix)))
 
 
-def run_training(model, train_params, prepared_dir, model_path, live_dir,
-                 export_prefix=None) -> None:
+def run_training(
+    model, train_params, prepared_dir, model_path, live_dir, export_prefix=None
+) -> None:
     data = load_prepared(prepared_dir)
     history = train(model, data, train_params, on_epoch=lambda s: print(s.line(), flush=True))
     # Outputs are written only after training finished: a diverged or interrupted run

@@ -4,6 +4,7 @@ Wall times are kept out on purpose: the same params must give byte-identical fil
 times never repeat exactly. dvcyaml=None: DVCLive must not rewrite dvc.yaml, whose metrics
 and plots sections are written by hand.
 """
+
 from dvclive import Live
 
 

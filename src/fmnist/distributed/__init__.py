@@ -5,6 +5,7 @@ imports MXNet; `worker` is what each worker process runs (`python -m fmnist.dist
 worker ...`). The checks of how params combine live here: the stage makes them before any
 process starts, and the worker splits the global batch.
 """
+
 from .. import FmnistError
 
 
@@ -18,7 +19,8 @@ def per_worker_batch_size(batch_size: int, workers: int) -> int:
     if batch_size % workers:
         raise DistributedError(
             f"train.batch_size ({batch_size}) must be a multiple of gluon.workers ({workers}): "
-            "each worker trains on an equal part of every batch; change one of them")
+            "each worker trains on an equal part of every batch; change one of them"
+        )
     return batch_size // workers
 
 
@@ -30,4 +32,5 @@ def check_hosts(workers: int, hosts: tuple) -> None:
         raise DistributedError(
             f"gluon.hosts lists {len(hosts)} host(s) but only {workers - 1} worker(s) run on "
             f"other hosts (gluon.workers is {workers}; worker 0 runs on this machine and "
-            "writes the outputs); list at most gluon.workers - 1 hosts or raise gluon.workers")
+            "writes the outputs); list at most gluon.workers - 1 hosts or raise gluon.workers"
+        )

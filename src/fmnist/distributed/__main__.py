@@ -2,6 +2,7 @@
 
 The launcher starts these with the DMLC_* variables set; they are not meant to be run by hand.
 """
+
 import argparse
 import ctypes
 import json
@@ -44,19 +45,37 @@ def main() -> None:
     worker = commands.add_parser("worker", help="train on one shard")
     for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir"):
         worker.add_argument(flag, required=True)
-    worker.add_argument("--index", type=int, required=True,
-                        help="this worker's place in the job, 0..N-1: its shard; 0 writes")
-    worker.add_argument("--params", required=True,
-                        help="the launcher's params as JSON (this host's params.yaml is not read)")
-    worker.add_argument("--data-digest", required=True,
-                        help="the launcher's fmnist.data.prepared_digest: the data must match")
+    worker.add_argument(
+        "--index",
+        type=int,
+        required=True,
+        help="this worker's place in the job, 0..N-1: its shard; 0 writes",
+    )
+    worker.add_argument(
+        "--params",
+        required=True,
+        help="the launcher's params as JSON (this host's params.yaml is not read)",
+    )
+    worker.add_argument(
+        "--data-digest",
+        required=True,
+        help="the launcher's fmnist.data.prepared_digest: the data must match",
+    )
     args = parser.parse_args()
     if args.role != "worker":
         run_scheduler_or_server(args.role)
         return
     from .worker import run_worker  # imports mxnet: only now, as a worker
-    run_worker(args.index, parse_params(json.loads(args.params)), args.data_digest,
-               args.prepared_dir, args.model, args.export_prefix, args.live_dir)
+
+    run_worker(
+        args.index,
+        parse_params(json.loads(args.params)),
+        args.data_digest,
+        args.prepared_dir,
+        args.model,
+        args.export_prefix,
+        args.live_dir,
+    )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ its arguments) and the digest of the launcher's prepared data; workers never rea
 params.yaml, so `dvc exp run -S` and temporary experiment directories reach every host.
 Code and data are each host's own, at this repository's path (`repository_path`).
 """
+
+import contextlib
 import os
 import re
 import signal
@@ -49,15 +51,18 @@ FORWARDED = ("PYTHONPATH",)  # the same code on the other host, where it is set 
 
 @dataclass(frozen=True)
 class Node:
-    name: str         # "scheduler", "server 0", "worker 1": how messages name it
-    role: str         # DMLC_ROLE
+    name: str  # "scheduler", "server 0", "worker 1": how messages name it
+    role: str  # DMLC_ROLE
     host: str | None  # a gluon.hosts entry, reached over ssh; None: this machine
-    address: str      # DMLC_NODE_HOST: where the other processes reach it
+    address: str  # DMLC_NODE_HOST: where the other processes reach it
     argv: tuple
 
     def label(self, pid: int) -> str:
-        return f"{self.name} on {self.host} (ssh pid {pid})" if self.host else \
-            f"{self.name} (pid {pid})"
+        return (
+            f"{self.name} on {self.host} (ssh pid {pid})"
+            if self.host
+            else f"{self.name} (pid {pid})"
+        )
 
 
 def free_port(address: str) -> int:
@@ -67,8 +72,9 @@ def free_port(address: str) -> int:
         return probe.getsockname()[1]
 
 
-def plan_nodes(workers: int, servers: int, routes: dict[str, Route],
-               worker_args: list) -> list[Node]:
+def plan_nodes(
+    workers: int, servers: int, routes: dict[str, Route], worker_args: list
+) -> list[Node]:
     """routes: gluon.hosts in order, each with its addresses (probe_host); worker_args: the
     flags every worker gets. This machine's address is the one the first host sees: every
     host must reach the scheduler and the servers there."""
@@ -76,8 +82,9 @@ def plan_nodes(workers: int, servers: int, routes: dict[str, Route],
     here = routes[hosts[0]].here if hosts else LOOPBACK
     module = (sys.executable, "-m", "fmnist.distributed")
     nodes = [Node("scheduler", "scheduler", None, here, (*module, "scheduler"))]
-    nodes += [Node(f"server {i}", "server", None, here, (*module, "server"))
-              for i in range(servers)]
+    nodes += [
+        Node(f"server {i}", "server", None, here, (*module, "server")) for i in range(servers)
+    ]
     for i in range(workers):
         host = hosts[(i - 1) % len(hosts)] if hosts and i > 0 else None
         argv = (*module, "worker", *worker_args, "--index", str(i))
@@ -101,8 +108,10 @@ def describe_exit(node: Node, returncode: int) -> str:
     if returncode < 0:
         return f"was killed by signal {signal.Signals(-returncode).name}"
     if node.host and returncode == 255:
-        return ("ended with code 255 (its ssh lost the connection, or the process on "
-                f"{node.host} was killed)")
+        return (
+            "ended with code 255 (its ssh lost the connection, or the process on "
+            f"{node.host} was killed)"
+        )
     return f"exited with code {returncode}"
 
 
@@ -136,17 +145,23 @@ class Job:
         for node in self.nodes:
             env = {**self.env, "DMLC_ROLE": node.role, "DMLC_NODE_HOST": node.address}
             try:
-                proc = subprocess.Popen(self._argv(node, env), env={**os.environ, **env},
-                                        text=True, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    self._argv(node, env),
+                    env={**os.environ, **env},
+                    text=True,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             except OSError as exc:  # e.g. no ssh client
                 raise self._fail(f"{node.name} could not start ({exc})") from None
             self.procs[node.name] = proc
             where = f"{node.host} ({node.address})" if node.host else node.address
             self._say(f"started {node.name} (pid {proc.pid}) on {where}")
-            reader = threading.Thread(target=self._relay, args=(node.name, proc.stdout),
-                                      daemon=True)
+            reader = threading.Thread(
+                target=self._relay, args=(node.name, proc.stdout), daemon=True
+            )
             reader.start()
             self.readers[node.name] = reader
 
@@ -174,7 +189,8 @@ class Job:
         return DistributedError(
             f"distributed training failed after {time.monotonic() - self.started:.1f} s: {what}; "
             f"{stopped}. The output above has each process's lines prefixed with its name. "
-            "ps-lite cannot carry on without a process: fix the cause and rerun.")
+            "ps-lite cannot carry on without a process: fix the cause and rerun."
+        )
 
     def watch(self, timeout_s: float) -> None:
         """Return when every process has exited with 0; raise on the first failure."""
@@ -187,8 +203,9 @@ class Job:
                 return
             self._check_early_exit([node for node, code in codes.items() if code == 0])
             if time.monotonic() - self.started > timeout_s:
-                raise self._fail(f"the job passed its time limit of {timeout_s:g} s "
-                                 "(gluon.timeout_s)")
+                raise self._fail(
+                    f"the job passed its time limit of {timeout_s:g} s (gluon.timeout_s)"
+                )
             time.sleep(POLL_S)
 
     def _failed(self, node: Node, code: int) -> str:
@@ -201,8 +218,9 @@ class Job:
         weights for EARLY_EXIT_GRACE_S: they did not make the same number of steps, and the
         one behind waits in ps-lite for ever (and the one ahead at its exit barrier)."""
         workers = [n for n in self.nodes if n.role == "worker"]
-        done = [n for n in workers if n.name in self.digests] + \
-            [n for n in exited if n.name not in self.digests]
+        done = [n for n in workers if n.name in self.digests] + [
+            n for n in exited if n.name not in self.digests
+        ]
         behind = [n.name for n in workers if n.name not in self.digests]
         if not (done and behind):
             self.early_since = None
@@ -213,7 +231,8 @@ class Job:
             raise self._fail(
                 f"{ahead.label(self.procs[ahead.name].pid)} finished training but "
                 f"{', '.join(behind)} had not {EARLY_EXIT_GRACE_S:g} s later (every worker "
-                "must make the same number of steps, or ps-lite waits for ever)")
+                "must make the same number of steps, or ps-lite waits for ever)"
+            )
 
     def stop(self) -> None:
         """SIGTERM to every group still running, SIGKILL after a grace period; reap all."""
@@ -236,15 +255,15 @@ class Job:
         if missing:
             raise DistributedError(f"{', '.join(missing)} ended without reporting its weights")
         if len({self.digests[w] for w in workers}) != 1:
-            raise DistributedError("the workers ended with different weights: " + ", ".join(
-                f"{w} {self.digests[w][:12]}" for w in workers))
+            raise DistributedError(
+                "the workers ended with different weights: "
+                + ", ".join(f"{w} {self.digests[w][:12]}" for w in workers)
+            )
 
 
 def _signal_group(proc: subprocess.Popen, signum) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def run_job(nodes: list[Node], ssh_config: str = "", timeout_s: float = 600.0) -> dict[str, str]:
@@ -257,9 +276,11 @@ def run_job(nodes: list[Node], ssh_config: str = "", timeout_s: float = 600.0) -
         job.stop()  # also on Ctrl-C or SIGTERM of the stage: leave no process behind
     job.check_digests()
     workers = len(job.digests)
-    print(f"{workers} workers ended with identical weights (sha256 "
-          f"{job.digests['worker 0'][:12]}...) in {time.monotonic() - job.started:.1f} s",
-          flush=True)
+    print(
+        f"{workers} workers ended with identical weights (sha256 "
+        f"{job.digests['worker 0'][:12]}...) in {time.monotonic() - job.started:.1f} s",
+        flush=True,
+    )
     return dict(job.digests)
 
 
@@ -267,8 +288,7 @@ def reach_hosts(hosts: tuple, ssh_config: str) -> dict[str, Route]:
     routes = {}
     for host in hosts:
         routes[host] = route = probe_host(host, ssh_config, repository_path(), sys.executable)
-        print(f"host {host}: at {route.there}, reaches this machine at {route.here}",
-              flush=True)
+        print(f"host {host}: at {route.there}, reaches this machine at {route.here}", flush=True)
     return routes
 
 
@@ -277,8 +297,13 @@ def train_on_parameter_server(params: Params, prepared_dir, stage_args: list) ->
     flags, the launcher's params and the digest of its prepared data."""
     gluon = params.gluon
     per_worker_batch_size(params.train.batch_size, gluon.workers)  # all before any start
-    worker_args = [*stage_args, "--params", params_json(params),
-                   "--data-digest", prepared_digest(prepared_dir)]
+    worker_args = [
+        *stage_args,
+        "--params",
+        params_json(params),
+        "--data-digest",
+        prepared_digest(prepared_dir),
+    ]
     routes = reach_hosts(gluon.hosts, gluon.ssh_config)
     nodes = plan_nodes(gluon.workers, 1, routes, worker_args)
     run_job(nodes, gluon.ssh_config, timeout_s=gluon.timeout_s)

@@ -5,6 +5,7 @@ A host is whatever ssh can reach: an address, a name, or an alias of the ssh con
 needs IP addresses, so one ssh round trip per host before anything starts (`probe_host`)
 learns them from the connection itself, and fails with one line on a host that cannot work.
 """
+
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -13,15 +14,24 @@ from . import DistributedError
 
 # -4: ps-lite cannot bind IPv6. BatchMode: fail instead of asking for a password. The alive
 # probes end an ssh (so the job) within 15 s of a host that vanished without closing.
-SSH_OPTIONS = ("-4", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-               "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
+SSH_OPTIONS = (
+    "-4",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ConnectTimeout=5",
+    "-o",
+    "ServerAliveInterval=5",
+    "-o",
+    "ServerAliveCountMax=3",
+)
 PROBE_LIMIT_S = 20.0
 NO_DIRECTORY, NO_PYTHON = 97, 98  # the probe's own exit codes
 
 
 @dataclass(frozen=True)
 class Route:
-    here: str   # this machine's address as the host sees it: where it finds the scheduler
+    here: str  # this machine's address as the host sees it: where it finds the scheduler
     there: str  # the host's address on that connection: where the server finds its worker
 
 
@@ -44,11 +54,18 @@ def remote_command(cwd: str, env: dict, argv) -> str:
 def probe_host(host: str, ssh_config: str, cwd: str, python: str) -> Route:
     """One ssh round trip: the host answers with the key, has this repository's directory
     and interpreter at the same paths, and tells both ends' addresses ($SSH_CONNECTION)."""
-    command = (f"cd {shlex.quote(cwd)} || exit {NO_DIRECTORY}; "
-               f"test -x {shlex.quote(python)} || exit {NO_PYTHON}; echo $SSH_CONNECTION")
+    command = (
+        f"cd {shlex.quote(cwd)} || exit {NO_DIRECTORY}; "
+        f"test -x {shlex.quote(python)} || exit {NO_PYTHON}; echo $SSH_CONNECTION"
+    )
     try:
-        result = subprocess.run(ssh_argv(host, ssh_config, command), capture_output=True,
-                                text=True, stdin=subprocess.DEVNULL, timeout=PROBE_LIMIT_S)
+        result = subprocess.run(
+            ssh_argv(host, ssh_config, command),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=PROBE_LIMIT_S,
+        )
     except subprocess.TimeoutExpired:
         raise unusable(host, f"no answer within {PROBE_LIMIT_S:g} s") from None
     except OSError as exc:
@@ -69,4 +86,5 @@ def unusable(host: str, why: str) -> DistributedError:
     return DistributedError(
         f"gluon.hosts: cannot start a worker on {host} ({why}). Every host needs ssh "
         "without a password (a key; port, user and key can be set in gluon.ssh_config), "
-        "this repository at the same path with its .venv, and the prepared data")
+        "this repository at the same path with its .venv, and the prepared data"
+    )

@@ -7,6 +7,7 @@ gradients and every worker pulls that sum and applies the same SGD update to the
 weights, scaled by 1 / train.batch_size. So a step is one process's step on a batch of
 train.batch_size, at the same learning rate.
 """
+
 import dataclasses
 import hashlib
 
@@ -27,8 +28,10 @@ def shard(data: Dataset, index: int, workers: int) -> Dataset:
     number of steps: one missing push and all the others wait for ever."""
     per_worker = len(data.train_y) // workers
     if per_worker == 0:
-        raise DistributedError(f"{len(data.train_y)} training examples cannot be shared "
-                               f"by {workers} workers; lower gluon.workers")
+        raise DistributedError(
+            f"{len(data.train_y)} training examples cannot be shared "
+            f"by {workers} workers; lower gluon.workers"
+        )
     picked = slice(index, per_worker * workers, workers)
     return dataclasses.replace(data, train_x=data.train_x[picked], train_y=data.train_y[picked])
 
@@ -76,12 +79,12 @@ class WorkerModel:
     def _sum_rows_here(self) -> None:
         # The pull fills `rows` with every worker's row (with one device MXNet also uses the
         # pushed array as its receive buffer): the other rows are zeroed again before a push.
-        for key, (param, rows) in enumerate(zip(self.params, self.rows)):
+        for key, (param, rows) in enumerate(zip(self.params, self.rows, strict=True)):
             rows[:] = 0
             rows[self.index] = param.grad()
             self.kvstore.push(self._rows_key(key), rows, priority=-key)
             self.kvstore.pull(self._rows_key(key), out=rows, priority=-key)
-        for param, rows in zip(self.params, self.rows):
+        for param, rows in zip(self.params, self.rows, strict=True):
             nd.sum(rows, axis=0, out=param.grad())
 
     def __getattr__(self, name):  # forward, loss, save, export, net: the model's own
@@ -104,11 +107,13 @@ def check_same_data(prepared_dir, launchers_digest: str) -> None:
         raise DistributedError(
             f"{prepared_dir} on this worker's host is not the launcher's (manifest sha256 "
             f"{digest[:12]}... here, {launchers_digest[:12]}... there); give every host the "
-            "same prepared data: `make pull` from the shared DVC remote, or a shared file system")
+            "same prepared data: `make pull` from the shared DVC remote, or a shared file system"
+        )
 
 
-def run_worker(index: int, params: Params, data_digest: str, prepared_dir, model_path,
-               export_prefix, live_dir):
+def run_worker(
+    index: int, params: Params, data_digest: str, prepared_dir, model_path, export_prefix, live_dir
+):
     """index: this worker's place in the job (0..N-1), given by the launcher. It picks the
     shard (not ps-lite's rank, which the scheduler hands out in no fixed order), so the
     same params give the same files; worker 0 writes them. params and data_digest are the
@@ -119,20 +124,29 @@ def run_worker(index: int, params: Params, data_digest: str, prepared_dir, model
     if not 0 <= index < workers:
         raise DistributedError(f"worker index {index} is outside a job of {workers} workers")
     train_params = dataclasses.replace(
-        params.train, batch_size=per_worker_batch_size(params.train.batch_size, workers))
+        params.train, batch_size=per_worker_batch_size(params.train.batch_size, workers)
+    )
     data = load_prepared(prepared_dir)
     # The global batch against the whole set: train() would only see this worker's parts.
     check_batch_size(params.train.batch_size, len(data.train_y))
     data = shard(data, index, workers)
-    print(f"ps-lite rank {kvstore.rank} of {workers}: {len(data.train_y)} training examples, "
-          f"batches of {train_params.batch_size}", flush=True)
+    print(
+        f"ps-lite rank {kvstore.rank} of {workers}: {len(data.train_y)} training examples, "
+        f"batches of {train_params.batch_size}",
+        flush=True,
+    )
     # Same seed everywhere: the same order of batches within each shard. The trainer has no
     # kvstore of its own: it updates locally from the summed gradients WorkerModel pulls.
-    model = WorkerModel(GluonSoftmax.create(params.gluon, train_params, kvstore=None), kvstore,
-                        index)
+    model = WorkerModel(
+        GluonSoftmax.create(params.gluon, train_params, kvstore=None), kvstore, index
+    )
     writer = index == 0
-    history = train(model, data, train_params,
-                    on_epoch=lambda s: print(s.line(), flush=True) if writer else None)
+    history = train(
+        model,
+        data,
+        train_params,
+        on_epoch=lambda s: print(s.line(), flush=True) if writer else None,
+    )
     print(f"final weights sha256 {weights_digest(model.net)}", flush=True)
     if writer:  # all workers hold the same weights; one writes, atomically
         # (loss and train accuracy in the history are over worker 0's shard)

@@ -1,5 +1,6 @@
 """Softmax regression with Gluon: Dense(10), SoftmaxCrossEntropyLoss, Trainer('sgd'),
 hybridized."""
+
 import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
@@ -53,11 +54,16 @@ class GluonSoftmax:
         seed_everything(train_params.seed)
         net = build_net()
         net.initialize(INITIALIZERS[model_params.init](model_params.init_scale))
-        trainer = gluon.Trainer(net.collect_params(), "sgd",
-                                {"learning_rate": train_params.lr,
-                                 "momentum": train_params.momentum,
-                                 "wd": train_params.weight_decay},
-                                kvstore=kvstore)
+        trainer = gluon.Trainer(
+            net.collect_params(),
+            "sgd",
+            {
+                "learning_rate": train_params.lr,
+                "momentum": train_params.momentum,
+                "wd": train_params.weight_decay,
+            },
+            kvstore=kvstore,
+        )
         return cls(net, trainer)
 
     def forward(self, x):
@@ -86,9 +92,10 @@ class GluonSoftmax:
         if str(params_path) != prefix + EXPORT_SUFFIXES[1]:
             raise ValueError(f"{symbol_path} and {params_path} do not share an export prefix")
         self.forward(nd.zeros((1, NUM_FEATURES)))  # export needs the net's own graph built
-        write_checked(lambda: self.net.export(prefix),
-                      {symbol_path: lambda p: mx.sym.load(str(p)),
-                       params_path: lambda p: nd.load(str(p))})
+        write_checked(
+            lambda: self.net.export(prefix),
+            {symbol_path: lambda p: mx.sym.load(str(p)), params_path: lambda p: nd.load(str(p))},
+        )
 
     @staticmethod
     def export_paths(prefix) -> tuple[str, str]:
@@ -104,12 +111,14 @@ def read_net(path) -> nn.Dense:
     try:
         open(path, "rb").close()  # MXNet says "not a parameter file" of any path it cannot open
     except FileNotFoundError:
-        raise FmnistError(f"{path}: missing; run the train_gluon stage "
-                          "(dvc repro train_gluon)") from None
+        raise FmnistError(
+            f"{path}: missing; run the train_gluon stage (dvc repro train_gluon)"
+        ) from None
     net = build_net()
     try:
         net.load_parameters(str(path))
     except Exception as exc:  # MXNet raises MXNetError or AssertionError on a bad file
-        raise FmnistError(f"{path}: not a Gluon parameter file for Dense(10) ({exc}); "
-                          "rerun the train_gluon stage") from None
+        raise FmnistError(
+            f"{path}: not a Gluon parameter file for Dense(10) ({exc}); rerun the train_gluon stage"
+        ) from None
     return net
