@@ -130,6 +130,7 @@ class Job:
         self.digests: dict[str, str] = {}
         self.errors: dict[str, str] = {}  # each process's last error line
         self.readers: dict[str, threading.Thread] = {}
+        self.output = threading.Lock()  # one relay thread per process: whole lines only
         self.started = time.monotonic()
         self.early_since: float | None = None
 
@@ -157,7 +158,7 @@ class Job:
                 raise self._fail(f"{node.name} could not start ({exc})") from None
             self.procs[node.name] = proc
             where = f"{node.host} ({node.address})" if node.host else node.address
-            print(f"started {node.name} (pid {proc.pid}) on {where}", flush=True)
+            self._say(f"started {node.name} (pid {proc.pid}) on {where}")
             reader = threading.Thread(
                 target=self._relay, args=(node.name, proc.stdout), daemon=True
             )
@@ -173,7 +174,14 @@ class Job:
                 self.digests[name] = found.group(1)
             if ERROR_LINE.match(line):
                 self.errors[name] = line
-            print(f"[{name}] {line}", flush=True)
+            self._say(f"[{name}] {line}")
+
+    def _say(self, line: str) -> None:
+        """print() writes the text and the newline separately: lines of two processes
+        relayed at the same moment could run into each other."""
+        with self.output:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
     def _fail(self, what: str) -> DistributedError:
         running = [name for name, proc in self.procs.items() if proc.poll() is None]
