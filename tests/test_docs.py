@@ -27,7 +27,7 @@ NOT_RUN = {
     "-S 'train.lr=0.05,0.1,0.5,1.0' -S 'train.momentum=0,0.9'": (
         "8 queued runs, minutes here; tests/test_sweeps.py runs a 2x2 grid the same way"
     ),
-    "dvc exp run --run-all -j JOBS": "JOBS is a placeholder, and the queue above is not run",
+    "dvc exp run --run-all -j 2": "the 8-run queue above is not run",
 }
 # Path-like words that are not repository paths, with the reason.
 NOT_PATHS = {
