@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from fmnist.idx import encode_images, encode_labels, write_gz
+from fmnist.params import GluonParams
 from fmnist.plots_page import DEFAULT_PATH as PLOTS_PAGE
 from fmnist.plots_page import write_page
 
@@ -170,6 +171,9 @@ TEST_PARAMS = {
         "ssh_config": "",
     },
 }
+
+# Gluon settings for tests that build a model in their own process: TEST_PARAMS' initialiser.
+LOCAL_GLUON = GluonParams(**{**TEST_PARAMS["gluon"], "hosts": ()}, timeout_s=600.0)
 
 
 def small_project_at(destination: Path, small_dataset, plots_page) -> Project:

@@ -5,24 +5,16 @@ import numpy as np
 import pytest
 from mxnet import gluon, nd
 
-from conftest import synthetic_split
+from conftest import LOCAL_GLUON, synthetic_split
 from fmnist.data import Dataset
 from fmnist.models.gluon import GluonSoftmax
-from fmnist.params import GluonParams, TrainParams
+from fmnist.params import TrainParams
 from fmnist.train import train
 
 TRAIN = TrainParams(
     batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=7
 )
-GLUON = GluonParams(
-    init="normal",
-    init_scale=0.01,
-    kvstore="local",
-    workers=1,
-    hosts=(),
-    ssh_config="",
-    timeout_s=600.0,
-)
+GLUON = LOCAL_GLUON
 
 
 def small_data() -> Dataset:

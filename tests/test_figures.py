@@ -10,11 +10,11 @@ import pytest
 from matplotlib.image import imread
 from matplotlib.text import Text
 
-from conftest import synthetic_split
+from conftest import LOCAL_GLUON, synthetic_split
 from fmnist import figures
 from fmnist.labels import CLASS_NAMES
 from fmnist.metrics import confusion_matrix
-from fmnist.params import GluonParams, TrainParams
+from fmnist.params import TrainParams
 
 IMAGES, LABELS = synthetic_split(20, seed=5)
 IMAGES = IMAGES.reshape(len(IMAGES), -1).astype(np.float32) / 255
@@ -165,15 +165,7 @@ TRAIN = TrainParams(
     weight_decay=0.0,
     seed=42,
 )
-LOCAL = GluonParams(
-    init="normal",
-    init_scale=0.01,
-    kvstore="local",
-    workers=1,
-    hosts=(),
-    ssh_config="",
-    timeout_s=600,
-)
+LOCAL = LOCAL_GLUON
 
 
 def test_the_run_caption_names_the_params_that_drew_the_picture():

@@ -2,23 +2,16 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon, nd
 
+from conftest import LOCAL_GLUON
 from fmnist.models.gluon import GluonSoftmax
 from fmnist.models.scratch import ScratchSoftmax, cross_entropy, naive_cross_entropy
-from fmnist.params import GluonParams, ScratchParams, TrainParams
+from fmnist.params import ScratchParams, TrainParams
 
 TRAIN = TrainParams(
     batch_size=4, epochs=1, lr=0.1, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=3
 )
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
-GLUON = GluonParams(
-    init="normal",
-    init_scale=0.01,
-    kvstore="local",
-    workers=1,
-    hosts=(),
-    ssh_config="",
-    timeout_s=600.0,
-)
+GLUON = LOCAL_GLUON
 both_models = pytest.mark.parametrize(
     "make",
     [lambda: ScratchSoftmax.create(SCRATCH, TRAIN), lambda: GluonSoftmax.create(GLUON, TRAIN)],

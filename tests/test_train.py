@@ -13,27 +13,20 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import PROJECT, synthetic_split
+from conftest import LOCAL_GLUON, PROJECT, synthetic_split
 from fmnist import FmnistError
 from fmnist.data import Dataset, write_manifest
 from fmnist.models.gluon import GluonSoftmax
 from fmnist.models.scratch import ScratchSoftmax
-from fmnist.params import GluonParams, ScratchParams, TrainParams
+from fmnist.params import ScratchParams, TrainParams
 from fmnist.train import DivergenceError, check_divergence, train
+from test_distributed import STAGE_FLAGS
 
 TRAIN = TrainParams(
     batch_size=32, epochs=2, lr=0.1, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=5
 )
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
-GLUON = GluonParams(
-    init="normal",
-    init_scale=0.01,
-    kvstore="local",
-    workers=1,
-    hosts=(),
-    ssh_config="",
-    timeout_s=600.0,
-)
+GLUON = LOCAL_GLUON
 MODELS = {
     "scratch": lambda train_params: ScratchSoftmax.create(SCRATCH, train_params),
     "gluon": lambda train_params: GluonSoftmax.create(GLUON, train_params),
@@ -205,18 +198,8 @@ def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_
         "timeout_s": 60,
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    flags = [
-        "--prepared-dir",
-        "prepared",
-        "--model",
-        "models/gluon.params",
-        "--export-prefix",
-        "models/gluon",
-        "--live-dir",
-        "dvclive/gluon",
-    ]
     result = subprocess.run(
-        [sys.executable, str(PROJECT / "stages/train_gluon.py"), *flags],
+        [sys.executable, str(PROJECT / "stages/train_gluon.py"), *STAGE_FLAGS],
         cwd=tmp_path,
         capture_output=True,
         text=True,
