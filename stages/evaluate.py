@@ -1,37 +1,72 @@
 """Stage evaluate: both models on the test set -> one metrics file per metric, the rows of
 the confusion plots, and the test-set probabilities render draws from."""
-import argparse
 
-from fmnist.cli import run_stage
+from fmnist.atomic import remove_stale_temporaries, staged_outputs
+from fmnist.cli import run_stage, stage_parser
 from fmnist.data import load_prepared
-from fmnist.evaluate import (load_histories, load_models, metric_files, predict_all,
-                             save_probabilities, write_metric_files, write_predicted_classes)
+from fmnist.evaluate import (
+    load_models,
+    metric_files,
+    predict_all,
+    write_metric_files,
+    write_predicted_classes,
+)
 from fmnist.params import load_params
+from fmnist.results import load_histories, save_probabilities
 
-FLAGS = ("--prepared-dir", "--scratch-model", "--gluon-model", "--scratch-live", "--gluon-live",
-         "--metrics-dir", "--predicted-classes-dir", "--probabilities-dir")
+FLAGS = {
+    "--prepared-dir": ("DIR", "preprocess's .npy arrays (the test set is evaluated)"),
+    "--scratch-model": ("FILE", "train_scratch's weights"),
+    "--gluon-model": ("FILE", "train_gluon's parameters"),
+    "--scratch-live": (
+        "DIR",
+        "train_scratch's DVCLive history (its last epoch's train loss and accuracy)",
+    ),
+    "--gluon-live": ("DIR", "train_gluon's DVCLive history"),
+    "--metrics-dir": (
+        "DIR",
+        "output: one JSON file per metric, scratch and gluon side by "
+        "side, and per_class_accuracy.json",
+    ),
+    "--predicted-classes-dir": (
+        "DIR",
+        "output: <model>.csv, the true and predicted class of "
+        "each test image (DVC's confusion plots)",
+    ),
+    "--probabilities-dir": (
+        "DIR",
+        "output: <model>.npy, the test-set class probabilities (for render)",
+    ),
+}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    for flag in FLAGS:
-        parser.add_argument(flag, required=True)
+    parser = stage_parser("evaluate", __doc__, "none")
+    for flag, (metavar, text) in FLAGS.items():
+        parser.add_argument(flag, required=True, metavar=metavar, help=text)
     args = parser.parse_args()
+    outputs = (args.probabilities_dir, args.predicted_classes_dir, args.metrics_dir)
+    remove_stale_temporaries(*outputs)
     load_params()
     data = load_prepared(args.prepared_dir)
     models = load_models({"scratch": args.scratch_model, "gluon": args.gluon_model})
     probas = predict_all(models, data.test_x)
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
     files = metric_files(data.test_y, probas, histories)
-    save_probabilities(probas, args.probabilities_dir)
-    write_predicted_classes(data.test_y, probas, args.predicted_classes_dir)
-    write_metric_files(files, args.metrics_dir)
+    with staged_outputs() as stage:  # all three or none
+        save_probabilities(probas, stage(args.probabilities_dir))
+        write_predicted_classes(data.test_y, probas, stage(args.predicted_classes_dir))
+        write_metric_files(files, stage(args.metrics_dir))
     for name in probas:
-        print(f"evaluate: {name} test accuracy {files['test_accuracy.json'][name]:.4f}, "
-              f"macro F1 {files['macro_f1.json'][name]:.4f}, "
-              f"log-loss {files['log_loss.json'][name]:.4f}")
-    print(f"evaluate: the models agree on {files['agreement.json']['agreement']:.2%} "
-          "of the test images")
+        print(
+            f"evaluate: {name} test accuracy {files['test_accuracy.json'][name]:.4f}, "
+            f"macro F1 {files['macro_f1.json'][name]:.4f}, "
+            f"log-loss {files['log_loss.json'][name]:.4f}"
+        )
+    print(
+        f"evaluate: the models agree on {files['agreement.json']['agreement']:.2%} "
+        "of the test images"
+    )
 
 
 if __name__ == "__main__":

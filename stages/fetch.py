@@ -1,15 +1,22 @@
 """Stage fetch: the four Fashion-MNIST .gz files from the first good mirror into data/raw."""
-import argparse
 
-from fmnist.cli import run_stage
+from fmnist.atomic import remove_stale_temporaries
+from fmnist.cli import run_stage, stage_parser
 from fmnist.fetch import fetch
 from fmnist.params import load_params
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--raw-dir", required=True)
+    parser = stage_parser("fetch", __doc__, "the fetch section")
+    parser.add_argument(
+        "--raw-dir",
+        required=True,
+        metavar="DIR",
+        help="output: the four .gz files, from the first mirror in "
+        "fetch.mirrors whose files all match fetch.sha256",
+    )
     args = parser.parse_args()
+    remove_stale_temporaries(args.raw_dir)
     params = load_params()
     mirror = fetch(params.fetch, args.raw_dir)
     print(f"fetch: {args.raw_dir} filled from {mirror}; all four checksums match")

@@ -1,50 +1,75 @@
 """Stage render: PNG pictures of the data, the predictions, the mistakes, the training
 curves and the confusion matrices. Reads evaluate's saved probabilities, not the models."""
-import argparse
-from pathlib import Path
 
 from fmnist import figures
-from fmnist.cli import run_stage
+from fmnist.atomic import remove_stale_temporaries, staged_outputs
+from fmnist.cli import run_stage, stage_parser
 from fmnist.data import load_prepared
-from fmnist.evaluate import confusion_matrices, load_histories, load_probabilities
 from fmnist.metrics import confidently_wrong
 from fmnist.params import load_params
+from fmnist.results import confusion_matrices, load_histories, load_probabilities
 
 FIRST_TEST = slice(0, 9)
 MISTAKES_PER_MODEL = 6
 
 
+FLAGS = {
+    "--prepared-dir": ("DIR", "preprocess's .npy arrays (the images drawn)"),
+    "--probabilities-dir": ("DIR", "evaluate's test-set class probabilities"),
+    "--scratch-live": ("DIR", "train_scratch's DVCLive history (the training curves)"),
+    "--gluon-live": ("DIR", "train_gluon's DVCLive history"),
+    "--out-dir": ("DIR", "output: the six PNG pictures, each captioned with the run's params"),
+}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    for flag in ("--prepared-dir", "--probabilities-dir", "--scratch-live", "--gluon-live",
-                 "--out-dir"):
-        parser.add_argument(flag, required=True)
+    parser = stage_parser(
+        "render", __doc__, "train and gluon.kvstore/workers, for each picture's caption"
+    )
+    for flag, (metavar, text) in FLAGS.items():
+        parser.add_argument(flag, required=True, metavar=metavar, help=text)
     args = parser.parse_args()
-    load_params()
-    out = Path(args.out_dir)
+    remove_stale_temporaries(args.out_dir)
+    params = load_params()
+    caption = figures.run_caption(params.train, params.gluon)
     data = load_prepared(args.prepared_dir)
     probas = load_probabilities(args.probabilities_dir, len(data.test_y))
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
     first_predicted = {name: proba[FIRST_TEST].argmax(axis=1) for name, proba in probas.items()}
-    mistakes = {name: confidently_wrong(data.test_y, proba, MISTAKES_PER_MODEL)
-                for name, proba in probas.items()}
+    mistakes = {
+        name: confidently_wrong(data.test_y, proba, MISTAKES_PER_MODEL)
+        for name, proba in probas.items()
+    }
     pictures = {
         "samples.png": figures.sample_grid(
-            data.train_x[:10], data.train_y[:10], "The first ten training images"),
+            data.train_x[:10], data.train_y[:10], "The first ten training images"
+        ),
         "predictions.png": figures.prediction_grid(
-            data.test_x[FIRST_TEST], data.test_y[FIRST_TEST], first_predicted,
-            "Test images 0-8: true and predicted classes (wrong in red)"),
+            data.test_x[FIRST_TEST],
+            data.test_y[FIRST_TEST],
+            first_predicted,
+            "Test images 0-8: true and predicted classes (wrong in red)",
+        ),
         "mistakes.png": figures.confident_mistakes(
-            data.test_x, data.test_y, probas, mistakes,
-            "The most confidently wrong test images, per model"),
+            data.test_x,
+            data.test_y,
+            probas,
+            mistakes,
+            "The most confidently wrong test images, per model",
+        ),
         "training_curves.png": figures.training_curves(histories),
     }
     for name, cm in confusion_matrices(data.test_y, probas).items():
         pictures[f"confusion_{name}.png"] = figures.confusion_heatmap(
-            cm, f"Confusion matrix, {name} model (test accuracy {cm.trace() / cm.sum():.4f})")
-    for file_name, fig in pictures.items():
-        figures.save_png(fig, out / file_name)
-    print(f"render: {len(pictures)} pictures in {out}/")
+            cm, f"Confusion matrix, {name} model (test accuracy {cm.trace() / cm.sum():.4f})"
+        )
+    with staged_outputs() as stage:  # the whole directory at once
+        out = stage(args.out_dir)
+        out.mkdir()
+        for file_name, fig in pictures.items():
+            figures.add_caption(fig, caption)
+            figures.save_png(fig, out / file_name)
+    print(f"render: {len(pictures)} pictures in {args.out_dir}/")
 
 
 if __name__ == "__main__":

@@ -3,33 +3,61 @@
 gluon.kvstore: dist_sync trains with gluon.workers processes on MXNet's parameter server
 (fmnist.distributed); the outputs are the same files either way.
 """
-import argparse
+
 import sys
 
 from fmnist import FmnistError
-from fmnist.cli import run_stage
+from fmnist.atomic import remove_stale_temporaries
+from fmnist.cli import run_stage, stage_parser
+from fmnist.distributed import check_hosts
 from fmnist.params import load_params
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir", "--timing"):
-        parser.add_argument(flag, required=True)
+    parser = stage_parser("train_gluon", __doc__, "the train and gluon sections")
+    parser.add_argument(
+        "--prepared-dir", required=True, metavar="DIR", help="preprocess's .npy arrays"
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="FILE",
+        help="output: the trained parameters (Gluon's save_parameters)",
+    )
+    parser.add_argument(
+        "--export-prefix",
+        required=True,
+        metavar="PREFIX",
+        help="output: the net exported for deployment, PREFIX-symbol.json and PREFIX-0000.params",
+    )
+    parser.add_argument(
+        "--live-dir",
+        required=True,
+        metavar="DIR",
+        help="output: DVCLive's per-epoch loss, train and test accuracy",
+    )
     args = parser.parse_args()
+    remove_stale_temporaries(args.model, args.live_dir, args.export_prefix)
     params = load_params()
+    check_hosts(params.gluon.workers, params.gluon.hosts)
     if params.gluon.kvstore == "dist_sync":
         # Imported here: the launcher process itself never needs MXNet.
         from fmnist.distributed.launcher import train_on_parameter_server
-        train_on_parameter_server(params.gluon, params.train, sys.argv[1:])
+
+        train_on_parameter_server(params, args.prepared_dir, sys.argv[1:])
         return
     if params.gluon.workers != 1:
-        raise FmnistError(f"gluon.workers is {params.gluon.workers} but gluon.kvstore is local "
-                          "(one process); set gluon.kvstore: dist_sync, or gluon.workers: 1")
+        raise FmnistError(
+            f"gluon.workers is {params.gluon.workers} but gluon.kvstore is local "
+            "(one process); set gluon.kvstore: dist_sync, or gluon.workers: 1"
+        )
     from fmnist.models.gluon import GluonSoftmax
     from fmnist.stage_train import run_training
+
     model = GluonSoftmax.create(params.gluon, params.train)
-    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir, args.timing,
-                 args.export_prefix)
+    run_training(
+        model, params.train, args.prepared_dir, args.model, args.live_dir, args.export_prefix
+    )
 
 
 if __name__ == "__main__":

@@ -1,20 +1,34 @@
 """Stage train_scratch: softmax regression with mxnet.nd + autograd, from scratch."""
-import argparse
 
-from fmnist.cli import run_stage
+from fmnist.atomic import remove_stale_temporaries
+from fmnist.cli import run_stage, stage_parser
 from fmnist.models.scratch import ScratchSoftmax
 from fmnist.params import load_params
 from fmnist.stage_train import run_training
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    for flag in ("--prepared-dir", "--model", "--live-dir", "--timing"):
-        parser.add_argument(flag, required=True)
+    parser = stage_parser("train_scratch", __doc__, "the train and scratch sections")
+    parser.add_argument(
+        "--prepared-dir", required=True, metavar="DIR", help="preprocess's .npy arrays"
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="FILE",
+        help="output: the trained weights W and b (MXNet's nd.save format)",
+    )
+    parser.add_argument(
+        "--live-dir",
+        required=True,
+        metavar="DIR",
+        help="output: DVCLive's per-epoch loss, train and test accuracy",
+    )
     args = parser.parse_args()
+    remove_stale_temporaries(args.model, args.live_dir)
     params = load_params()
     model = ScratchSoftmax.create(params.scratch, params.train)
-    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir, args.timing)
+    run_training(model, params.train, args.prepared_dir, args.model, args.live_dir)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Shared fixtures: small generated IDX datasets and real `dvc repro` runs in a temporary
 git repository holding a copy of this project."""
+
 import hashlib
 import os
 import shutil
@@ -12,9 +13,16 @@ import pytest
 import yaml
 
 from fmnist.idx import encode_images, encode_labels, write_gz
-from fmnist.plots_page import DEFAULT_PATH as PLOTS_PAGE, write_page
+from fmnist.params import GluonParams
+from fmnist.plots_page import DEFAULT_PATH as PLOTS_PAGE
+from fmnist.plots_page import write_page
 
 PROJECT = Path(__file__).resolve().parents[1]
+# Tests that mount file systems or set chattr flags: real faults need root (CI runs as root).
+AS_ROOT = pytest.mark.skipif(
+    os.geteuid() != 0,
+    reason="needs root to mount file systems and set chattr flags; CI runs the tests as root",
+)
 VENV_BIN = Path(sys.executable).parent
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist")
 
@@ -27,7 +35,7 @@ def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng.shuffle(labels)
     images = rng.randint(0, 120, size=(n, 28, 28))
     for i, label in enumerate(labels):
-        images[i, 2 + 2 * label: 5 + 2 * label, 4:24] += 110
+        images[i, 2 + 2 * label : 5 + 2 * label, 4:24] += 110
     return images.astype(np.uint8), labels.astype(np.uint8)
 
 
@@ -37,8 +45,10 @@ def write_dataset(directory: Path, n_train: int = 300, n_test: int = 100) -> dic
     sha256 = {}
     for prefix, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
         images, labels = synthetic_split(n, seed)
-        for name, data in ((f"{prefix}-images-idx3-ubyte", encode_images(images)),
-                           (f"{prefix}-labels-idx1-ubyte", encode_labels(labels))):
+        for name, data in (
+            (f"{prefix}-images-idx3-ubyte", encode_images(images)),
+            (f"{prefix}-labels-idx1-ubyte", encode_labels(labels)),
+        ):
             write_gz(directory / f"{name}.gz", data)
             sha256[name] = hashlib.sha256(data).hexdigest()
     return sha256
@@ -52,14 +62,18 @@ def small_dataset(tmp_path_factory) -> tuple[Path, dict]:
 
 def dvc_env(root: Path) -> dict:
     env = dict(os.environ)
-    env.update({
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        "PYTHONPATH": str(root / "src"),  # the copy's own library, not the installed one
-        "DVC_NO_ANALYTICS": "1",
-        "DVC_SITE_CACHE_DIR": str(root.parent / "dvc-site-cache"),
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    })
+    env.update(
+        {
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            "PYTHONPATH": str(root / "src"),  # the copy's own library, not the installed one
+            "DVC_NO_ANALYTICS": "1",
+            "DVC_SITE_CACHE_DIR": str(root.parent / "dvc-site-cache"),
+            "GIT_AUTHOR_NAME": "test",
+            "GIT_AUTHOR_EMAIL": "test@example.invalid",
+            "GIT_COMMITTER_NAME": "test",
+            "GIT_COMMITTER_EMAIL": "test@example.invalid",
+        }
+    )
     return env
 
 
@@ -71,11 +85,14 @@ class Project:
         self.env = dvc_env(root)
 
     def run(self, *args, check=True, timeout=600) -> subprocess.CompletedProcess:
-        result = subprocess.run(args, cwd=self.root, env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
+        result = subprocess.run(
+            args, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} exited {result.returncode}\n"
-                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+            raise AssertionError(
+                f"{' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+            )
         return result
 
     def dvc(self, *args, **kwargs):
@@ -105,8 +122,13 @@ class Project:
 
 def copy_project(destination: Path) -> Project:
     """The files a commit of the work tree would hold: tracked, plus untracked and not ignored."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=PROJECT, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for name in filter(None, listed.split("\0")):
         source = PROJECT / name
         if source.is_file():
@@ -126,13 +148,86 @@ def plots_page(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def small_project(tmp_path, small_dataset, plots_page) -> Project:
-    """The project pointed at the small dataset, trained for 2 quick epochs, committed."""
+# The settings the tests train with, whatever params.yaml holds (a user may commit tuned
+# params): two quick epochs of plain SGD at lr 0.1, both models in one process each,
+# on this machine.
+TEST_PARAMS = {
+    "train": {
+        "batch_size": 32,
+        "epochs": 2,
+        "lr": 0.1,
+        "lr_schedule": "constant",
+        "momentum": 0.0,
+        "weight_decay": 0.0,
+        "seed": 42,
+    },
+    "scratch": {"init": "normal", "init_scale": 0.01},
+    "gluon": {
+        "init": "normal",
+        "init_scale": 0.01,
+        "kvstore": "local",
+        "workers": 1,
+        "hosts": [],
+        "ssh_config": "",
+    },
+}
+
+# Gluon settings for tests that build a model in their own process: TEST_PARAMS' initialiser.
+LOCAL_GLUON = GluonParams(**{**TEST_PARAMS["gluon"], "hosts": ()}, timeout_s=600.0)
+
+
+def small_project_at(destination: Path, small_dataset, plots_page) -> Project:
+    """The project pointed at the small dataset, with TEST_PARAMS, committed."""
     data_dir, sha256 = small_dataset
-    project = copy_project(tmp_path / "project")
+    project = copy_project(destination)
     shutil.copy2(plots_page, project.root / PLOTS_PAGE)
-    project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256},
-                       train={"epochs": 2, "batch_size": 32})
+    project.set_params(fetch={"mirrors": [str(data_dir)], "sha256": sha256}, **TEST_PARAMS)
     project.commit("small dataset")
     return project
+
+
+@pytest.fixture
+def small_project(tmp_path, small_dataset, plots_page) -> Project:
+    return small_project_at(tmp_path / "project", small_dataset, plots_page)
+
+
+class Mounts:
+    """tmpfs mounts made by a test, all unmounted at its end (in reverse order)."""
+
+    def __init__(self):
+        self.points: list[Path] = []
+
+    def tmpfs(self, target: Path, size: str, *options: str) -> None:
+        subprocess.run(
+            [
+                "mount",
+                "-t",
+                "tmpfs",
+                "-o",
+                ",".join((f"size={size}", *options)),
+                "tmpfs",
+                str(target),
+            ],
+            check=True,
+        )
+        self.points.append(target)
+
+    def bind_read_only(self, target: Path) -> None:
+        """target, mounted over itself read-only: the same files, no writes."""
+        subprocess.run(["mount", "--bind", str(target), str(target)], check=True)
+        self.points.append(target)
+        self.remount(target, "bind", "ro")
+
+    def remount(self, target: Path, *options: str) -> None:
+        subprocess.run(["mount", "-o", ",".join(("remount", *options)), str(target)], check=True)
+
+    def unmount_all(self) -> None:
+        while self.points:
+            subprocess.run(["umount", str(self.points.pop())], check=True)
+
+
+@pytest.fixture
+def mounts():
+    mounted = Mounts()
+    yield mounted
+    mounted.unmount_all()

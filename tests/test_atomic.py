@@ -1,17 +1,17 @@
 """Outputs appear whole or not at all, also when a stage is stopped by a signal."""
+
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from fmnist.atomic import atomic_path, write_text_atomic
-
 from conftest import PROJECT
+from fmnist.atomic import TEMP_GLOB, atomic_path, stop_signals_held, write_text_atomic
 
 
 def leftovers(directory):
-    return list(directory.glob(".*.tmp-*"))
+    return list(directory.glob(TEMP_GLOB))
 
 
 def test_a_file_is_replaced_whole(tmp_path):
@@ -25,10 +25,9 @@ def test_a_file_is_replaced_whole(tmp_path):
 def test_a_failure_inside_leaves_the_old_output_and_no_temporary_file(tmp_path, fault):
     final = tmp_path / "model.params"
     final.write_text("old")
-    with pytest.raises(fault):
-        with atomic_path(final) as tmp:
-            tmp.write_text("half")
-            raise fault()
+    with pytest.raises(fault), atomic_path(final) as tmp:
+        tmp.write_text("half")
+        raise fault()
     assert final.read_text() == "old" and not leftovers(tmp_path)
 
 
@@ -51,6 +50,16 @@ def test_files_and_directories_replace_each_other(tmp_path, old_is_dir, new_is_d
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
 
 
+def test_a_stop_signal_in_a_held_block_acts_when_the_block_ends():
+    ran = []
+    # Python's own SIGINT handler, run after the block.
+    with pytest.raises(KeyboardInterrupt), stop_signals_held():
+        signal.raise_signal(signal.SIGINT)
+        ran.append("the rest of the block")
+    assert ran == ["the rest of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # A stage that is stopped while it writes its output.
 STAGE = """
 import sys, time
@@ -71,9 +80,14 @@ run_stage("demo", main)
 
 
 def start_stage(final, mode="write", **popen):
-    process = subprocess.Popen([sys.executable, "-c", STAGE, str(final), mode],
-                               cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, **popen)
+    process = subprocess.Popen(
+        [sys.executable, "-c", STAGE, str(final), mode],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
     if mode == "write":
         assert process.stdout.readline() == "writing\n"
     return process
@@ -90,8 +104,10 @@ def test_a_signal_stops_the_stage_cleanly(tmp_path, signum):
     finally:
         process.kill()
     assert process.returncode == 128 + signum
-    assert err == (f"demo: stopped by {signal.Signals(signum).name} before finishing; no file "
-                   "was left half-written. Run `dvc repro` to run the stage again.\n")
+    assert err == (
+        f"demo: stopped by {signal.Signals(signum).name} before finishing; no file "
+        "was left half-written. Run `dvc repro` to run the stage again.\n"
+    )
     assert final.read_text() == "old" and not leftovers(tmp_path)
 
 

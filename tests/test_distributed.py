@@ -1,5 +1,6 @@
 """Data-parallel training on MXNet's parameter server, for real, on 127.0.0.1: the
 train_gluon stage run as a process (scheduler, server and workers are its children)."""
+
 import hashlib
 import json
 import os
@@ -15,19 +16,27 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import PROJECT, REAL_DATA
-from fmnist.data import load_prepared
-from fmnist.distributed import DistributedError, per_worker_batch_size
-from fmnist.distributed.launcher import plan_nodes, ssh_argv
+from conftest import PROJECT, REAL_DATA, TEST_PARAMS
+from fmnist.data import load_prepared, prepared_digest, write_manifest
+from fmnist.distributed import DistributedError, check_hosts, per_worker_batch_size
+from fmnist.distributed.launcher import plan_nodes, run_job
+from fmnist.distributed.ssh import SSH_OPTIONS, Route, remote_command, ssh_argv
 from fmnist.distributed.worker import shard
 from fmnist.models.gluon import GluonSoftmax
-from fmnist.params import parse_params
+from fmnist.params import params_json, parse_params
 from fmnist.prepare import SPLITS, load_split, to_features
 from fmnist.train import train
 
-STAGE_FLAGS = ["--prepared-dir", "prepared", "--model", "models/gluon.params",
-               "--export-prefix", "models/gluon", "--live-dir", "dvclive/gluon",
-               "--timing", "timing/gluon.tsv"]
+STAGE_FLAGS = [
+    "--prepared-dir",
+    "prepared",
+    "--model",
+    "models/gluon.params",
+    "--export-prefix",
+    "models/gluon",
+    "--live-dir",
+    "dvclive/gluon",
+]
 STARTED = re.compile(r"^started (\w+ ?\d*) \(pid (\d+)\)", re.M)
 DIGEST = re.compile(r"^\[(worker \d+)\] final weights sha256 ([0-9a-f]{64})$", re.M)
 
@@ -36,25 +45,44 @@ DIGEST = re.compile(r"^\[(worker \d+)\] final weights sha256 ([0-9a-f]{64})$", r
 def prepared(tmp_path_factory):
     """10,000 real training images and the whole test set (0.01 is 100 images). Real, because
     the generated classes are learnt perfectly: both runs would score 1.0 whatever happened."""
-    assert REAL_DATA.is_dir(), (f"{REAL_DATA} is missing: `make test` installs Debian's "
-                                "dataset-fashion-mnist; run it that way")
+    assert REAL_DATA.is_dir(), (
+        f"{REAL_DATA} is missing: `make test` installs Debian's "
+        "dataset-fashion-mnist; run it that way"
+    )
     directory = tmp_path_factory.mktemp("prepared")
     for split, prefix in SPLITS.items():
         images, labels = load_split(REAL_DATA, prefix)
         np.save(directory / f"{split}_x.npy", to_features(images[:10_000]), allow_pickle=False)
         np.save(directory / f"{split}_y.npy", labels[:10_000].astype(np.int32), allow_pickle=False)
+    write_manifest(directory)
     return directory
 
 
 def workspace(tmp_path, prepared, train=None, gluon=None):
-    """A directory to run the stage in: params.yaml (the project's, changed) and the data."""
+    """A directory to run the stage in: params.yaml (the project's, with TEST_PARAMS and the
+    changes) and the data."""
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     # The cosine schedule ends every run settled (lr -> 0), not mid-oscillation: with a
     # constant lr, test accuracy moves by 0.02-0.03 from one epoch to the next.
-    params["train"].update({"epochs": 3, "batch_size": 64, "lr_schedule": "cosine",
-                            **(train or {})})
-    params["gluon"].update({"kvstore": "dist_sync", "workers": 2, "timeout_s": 120,
-                            **(gluon or {})})  # a hung job ends by itself
+    params["train"].update(
+        {
+            **TEST_PARAMS["train"],
+            "epochs": 3,
+            "batch_size": 64,
+            "lr_schedule": "cosine",
+            **(train or {}),
+        }
+    )
+    params["gluon"].update(
+        {
+            **TEST_PARAMS["gluon"],
+            "kvstore": "dist_sync",
+            "workers": 2,
+            "timeout_s": 120,
+            **(gluon or {}),
+        }
+    )  # a hung job ends by itself
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "prepared").symlink_to(prepared)
     return tmp_path
@@ -62,9 +90,14 @@ def workspace(tmp_path, prepared, train=None, gluon=None):
 
 def start_stage(directory) -> subprocess.Popen:
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    return subprocess.Popen([sys.executable, str(PROJECT / "stages/train_gluon.py"),
-                             *STAGE_FLAGS], cwd=directory, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT / "stages/train_gluon.py"), *STAGE_FLAGS],
+        cwd=directory,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def read_until(proc, pattern: str, limit_s: float) -> str:
@@ -117,7 +150,7 @@ def test_two_workers_end_identical_and_match_one_process(tmp_path, prepared):
     history = train(single, data, params.train, on_epoch=lambda stats: None)
     assert distributed >= 0.75, "the workers did not learn"
     assert abs(distributed - history[-1].test_accuracy) <= 0.01
-    epochs = (directory / "timing/gluon.tsv").read_text().splitlines()[1:]
+    epochs = (directory / "dvclive/gluon/plots/metrics/loss.tsv").read_text().splitlines()[1:]
     assert len(epochs) == 3
     assert json.loads((directory / "dvclive/gluon/metrics.json").read_text())["step"] == 3
 
@@ -133,8 +166,10 @@ def test_a_killed_worker_stops_the_job_and_says_so(tmp_path, prepared):
     finally:
         proc.kill()
     assert proc.returncode == 1
-    assert (f"worker 1 (pid {pids['worker 1']}) was killed by signal SIGKILL" in err
-            and "stopped scheduler, server 0, worker 0" in err), err
+    assert (
+        f"worker 1 (pid {pids['worker 1']}) was killed by signal SIGKILL" in err
+        and "stopped scheduler, server 0, worker 0" in err
+    ), err
     assert "Traceback" not in err
     assert_all_gone(pids)
     assert not (directory / "models").exists(), "a failed job must not write a model"
@@ -167,29 +202,98 @@ def test_shards_are_equal_disjoint_and_miss_only_the_remainder(prepared):
 
 def test_the_global_batch_must_split_evenly():
     assert per_worker_batch_size(256, 4) == 64
-    with pytest.raises(DistributedError, match=r"train.batch_size \(256\) must be a multiple "
-                                               r"of gluon.workers \(3\)"):
+    with pytest.raises(
+        DistributedError,
+        match=r"train.batch_size \(256\) must be a multiple "
+        r"of gluon.workers \(3\)",
+    ):
         per_worker_batch_size(256, 3)
 
 
 def test_placement_keeps_worker_0_here_and_spreads_the_rest():
-    nodes = plan_nodes(4, 1, ("127.0.0.1", "localhost"), ["--model", "m"])
-    assert [(n.name, n.host) for n in nodes] == [
-        ("scheduler", None), ("server 0", None), ("worker 0", None),
-        ("worker 1", "127.0.0.1"), ("worker 2", "localhost"), ("worker 3", "127.0.0.1")]
-    assert nodes[3].argv == (sys.executable, "-m", "fmnist.distributed", "worker",
-                             "--model", "m", "--index", "1")
+    routes = {
+        "a": Route(here="10.0.0.1", there="10.0.0.2"),
+        "b": Route(here="10.0.1.1", there="10.0.1.2"),
+    }
+    nodes = plan_nodes(4, 1, routes, ["--model", "m"])
+    assert [(n.name, n.host, n.address) for n in nodes] == [
+        ("scheduler", None, "10.0.0.1"),
+        ("server 0", None, "10.0.0.1"),
+        ("worker 0", None, "10.0.0.1"),
+        ("worker 1", "a", "10.0.0.2"),
+        ("worker 2", "b", "10.0.1.2"),
+        ("worker 3", "a", "10.0.0.2"),
+    ]
+    assert nodes[3].argv == (
+        sys.executable,
+        "-m",
+        "fmnist.distributed",
+        "worker",
+        "--model",
+        "m",
+        "--index",
+        "1",
+    )
 
 
 def test_the_ssh_command_runs_in_the_same_directory_with_the_job_environment(tmp_path):
     directory = tmp_path / "a dir with 'quotes' and spaces"
     directory.mkdir()
-    argv = ssh_argv("host", {"DMLC_ROLE": "worker", "ODD": "a b'c"}, str(directory),
-                    [sys.executable, "-c", "import os; print(os.getcwd(), os.environ['ODD'])"])
-    assert argv[:5] == ["ssh", "-o", "BatchMode=yes", "-tt", "host"]
+    command = remote_command(
+        str(directory),
+        {"DMLC_ROLE": "worker", "ODD": "a b'c"},
+        [sys.executable, "-c", "import os; print(os.getcwd(), os.environ['ODD'])"],
+    )
+    argv = ssh_argv("host", "my ssh config", command)
+    assert argv == ["ssh", *SSH_OPTIONS, "-F", "my ssh config", "--", "host", command]
+    assert ssh_argv("host", "", command) == ["ssh", *SSH_OPTIONS, "--", "host", command]
     # What the remote shell would run, run here by a shell.
     out = subprocess.run(["sh", "-c", argv[-1]], capture_output=True, text=True, check=True)
     assert out.stdout == f"{directory} a b'c\n"
+
+
+def test_a_host_list_that_leaves_a_host_without_a_worker_is_refused():
+    check_hosts(3, ("a", "b"))
+    check_hosts(5, ("a", "b"))  # round-robin: two workers each
+    with pytest.raises(
+        DistributedError,
+        match=r"^gluon.hosts lists 2 host\(s\) but only 1 "
+        r"worker\(s\) run on other hosts",
+    ):
+        check_hosts(2, ("a", "b"))
+    with pytest.raises(DistributedError, match=r"lists 1 host\(s\) but only 0 worker"):
+        check_hosts(1, ("a",))
+
+
+def test_a_worker_that_finishes_early_stops_the_job_and_says_so(tmp_path, prepared, monkeypatch):
+    """Worker 1 gets 1 epoch where worker 0 gets 100,000. Worker 1 reports its weights and
+    then waits at ps-lite's exit barrier (MXNet 1.9.1 does not let it exit 0), while worker 0
+    waits for its pushes: neither would ever end by itself."""
+    directory = workspace(tmp_path, prepared, train={"epochs": 100_000})
+    monkeypatch.chdir(directory)
+    params = parse_params(yaml.safe_load((directory / "params.yaml").read_text()))
+    short = replace(params, train=replace(params.train, epochs=1))
+
+    def worker_args(p):
+        return [
+            *STAGE_FLAGS,
+            "--params",
+            params_json(p),
+            "--data-digest",
+            prepared_digest(prepared),
+        ]
+
+    nodes = plan_nodes(2, 1, {}, worker_args(params))
+    nodes[3] = replace(nodes[3], argv=plan_nodes(2, 1, {}, worker_args(short))[3].argv)
+    started = time.monotonic()
+    with pytest.raises(DistributedError) as failure:
+        run_job(nodes, timeout_s=120)
+    assert re.search(
+        r"worker 1 \(pid \d+\) finished training but worker 0 had not 5 s later "
+        r"\(every worker must make the same number of steps",
+        str(failure.value),
+    )
+    assert time.monotonic() - started < 40, "the job should not wait for its time limit"
 
 
 def test_repro_with_two_workers_reports_their_accuracy(small_project):
@@ -201,3 +305,20 @@ def test_repro_with_two_workers_reports_their_accuracy(small_project):
     metrics = json.loads(project.dvc("metrics", "show", "--json").stdout)
     accuracy = metrics[""]["data"]["metrics/test_accuracy.json"]["data"]["gluon"]
     assert accuracy >= 0.85
+
+
+def test_a_host_ssh_cannot_use_fails_in_one_line_before_any_start(tmp_path, prepared):
+    """A missing gluon.ssh_config: ssh refuses before any connection (no network needed)."""
+    missing = tmp_path / "no such ssh config"
+    directory = workspace(
+        tmp_path / "job", prepared, gluon={"hosts": ["w1"], "ssh_config": str(missing)}
+    )
+    out, err = start_stage(directory).communicate(timeout=60)
+    assert err == (
+        f"train_gluon: error: gluon.hosts: cannot start a worker on w1 (ssh failed: "
+        f"Can't open user config file {missing}: No such file or directory). Every "
+        "host needs ssh without a password (a key; port, user and key can be set in "
+        "gluon.ssh_config), this repository at the same path with its .venv, and "
+        "the prepared data\n"
+    ), err
+    assert "started" not in out

@@ -1,19 +1,20 @@
 """The exported Gluon model (symbol JSON + params) predicts what the trained net predicts,
 loaded without our code by gluon.SymbolBlock.imports."""
+
 import numpy as np
 import pytest
 from mxnet import gluon, nd
 
-from conftest import synthetic_split
+from conftest import LOCAL_GLUON, synthetic_split
 from fmnist.data import Dataset
-from fmnist.models.gluon import GluonSoftmax, export_paths
-from fmnist.params import GluonParams, TrainParams
+from fmnist.models.gluon import GluonSoftmax
+from fmnist.params import TrainParams
 from fmnist.train import train
 
-TRAIN = TrainParams(batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0,
-                    weight_decay=0.0, seed=7)
-GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
-                    timeout_s=600.0)
+TRAIN = TrainParams(
+    batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=7
+)
+GLUON = LOCAL_GLUON
 
 
 def small_data() -> Dataset:
@@ -28,12 +29,12 @@ def test_exported_model_gives_the_trained_predictions(tmp_path):
     data = small_data()
     model = GluonSoftmax.create(GLUON, TRAIN)
     train(model, data, TRAIN, on_epoch=lambda stats: None)
-    model.export(*export_paths(tmp_path / "gluon"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gluon-0000.params",
-                                                          "gluon-symbol.json"]
+    model.export(*GluonSoftmax.export_paths(tmp_path / "gluon"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gluon-0000.params", "gluon-symbol.json"]
 
-    imported = gluon.SymbolBlock.imports(str(tmp_path / "gluon-symbol.json"), ["data"],
-                                         str(tmp_path / "gluon-0000.params"))
+    imported = gluon.SymbolBlock.imports(
+        str(tmp_path / "gluon-symbol.json"), ["data"], str(tmp_path / "gluon-0000.params")
+    )
     x = nd.array(data.test_x)
     trained_logits = model.forward(x).asnumpy()
     np.testing.assert_array_equal(imported(x).asnumpy(), trained_logits)
@@ -48,5 +49,6 @@ def test_saved_parameters_give_the_trained_predictions(tmp_path):
     train(model, data, TRAIN, on_epoch=lambda stats: None)
     model.save(tmp_path / "gluon.params")
     loaded = GluonSoftmax.load(tmp_path / "gluon.params")
-    np.testing.assert_array_equal(loaded.predict_proba(data.test_x),
-                                  model.predict_proba(data.test_x))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(data.test_x), model.predict_proba(data.test_x)
+    )

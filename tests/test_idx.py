@@ -4,8 +4,18 @@ import struct
 import numpy as np
 import pytest
 
-from fmnist.idx import (IMAGES, LABELS, IdxError, encode_images, encode_labels, gz_sha256,
-                        parse_images, parse_labels, read_idx_gz, write_gz)
+from fmnist.idx import (
+    IMAGES,
+    LABELS,
+    IdxError,
+    encode_images,
+    encode_labels,
+    gz_sha256,
+    parse_images,
+    parse_labels,
+    read_idx_gz,
+    write_gz,
+)
 
 
 def test_images_round_trip():
@@ -17,7 +27,7 @@ def test_images_round_trip():
 
 def test_header_is_big_endian():
     data = encode_images(np.zeros((2, 28, 28), np.uint8))
-    assert data[:16] == bytes.fromhex("00000803" "00000002" "0000001c" "0000001c")
+    assert data[:16] == bytes.fromhex("00000803000000020000001c0000001c")
 
 
 def test_labels_round_trip():
@@ -26,15 +36,21 @@ def test_labels_round_trip():
 
 
 def test_wrong_magic_names_file_and_expected_value():
-    with pytest.raises(IdxError, match=r"^x.gz: magic number 0x00000801 \(that is IDX labels\), "
-                                       r"expected 0x00000803 \(IDX images of 28x28\)"):
+    with pytest.raises(
+        IdxError,
+        match=r"^x.gz: magic number 0x00000801 \(that is IDX labels\), "
+        r"expected 0x00000803 \(IDX images of 28x28\)",
+    ):
         parse_images(encode_labels(np.zeros(5, np.uint8)), "x.gz")
 
 
 def test_truncated_images_are_rejected():
     data = encode_images(np.zeros((4, 28, 28), np.uint8))
-    with pytest.raises(IdxError, match=r"^x.gz: 3126 bytes after the header, expected 3136 "
-                                       "for 4 images; the file is truncated$"):
+    with pytest.raises(
+        IdxError,
+        match=r"^x.gz: 3126 bytes after the header, expected 3136 "
+        "for 4 images; the file is truncated$",
+    ):
         parse_images(data[:-10], "x.gz")
 
 
@@ -76,7 +92,9 @@ def test_read_idx_gz_reads_a_gzip_file(tmp_path):
 def test_checksum_of_decompressed_bytes_is_bounded(tmp_path):
     path = tmp_path / "big.gz"
     path.write_bytes(gzip.compress(bytes(1000)))
-    assert gz_sha256(path, 1000) == "541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a53"
+    assert (
+        gz_sha256(path, 1000) == "541b3e9daa09b20bf85fa273e5cbd3e80185aa4ec298e765db87742b70138a53"
+    )
     with pytest.raises(IdxError, match="decompresses to more than 999 bytes"):
         gz_sha256(path, 999)
 

@@ -1,15 +1,24 @@
 """Metrics against hand-computed values, and the files evaluate writes for DVC."""
+
 import json
 
 import numpy as np
 import pytest
 
 from fmnist import FmnistError
-from fmnist.evaluate import (class_file_stem, load_histories, load_probabilities, metric_files,
-                             save_probabilities, write_metric_files, write_predicted_classes)
+from fmnist.atomic import atomic_path
+from fmnist.evaluate import class_key, metric_files, write_metric_files, write_predicted_classes
 from fmnist.labels import CLASS_NAMES
-from fmnist.metrics import (agreement, confidently_wrong, confusion_matrix, log_loss, macro_f1,
-                            per_class_accuracy, summarize)
+from fmnist.metrics import (
+    agreement,
+    confidently_wrong,
+    confusion_matrix,
+    log_loss,
+    macro_f1,
+    per_class_accuracy,
+    summarize,
+)
+from fmnist.results import load_histories, load_probabilities, save_probabilities
 
 # Three classes, six images: class 0 always right, class 1 half wrong (as 0), class 2 never
 # predicted (both its images predicted 1).
@@ -51,8 +60,9 @@ def test_summarize_one_model():
     proba = one_hot_proba(PREDICTED, np.full(6, 0.9))
     summary = summarize(ACTUAL, proba)
     assert summary["test_accuracy"] == pytest.approx(3 / 6)
-    assert summary["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.9, 0.9, 0.1 / 9,
-                                                                   0.1 / 9, 0.1 / 9])))
+    assert summary["log_loss"] == pytest.approx(
+        -np.mean(np.log([0.9, 0.9, 0.9, 0.1 / 9, 0.1 / 9, 0.1 / 9]))
+    )
     assert summary["per_class_accuracy"][:3] == [1.0, 0.5, 0.0]
     assert len(summary["per_class_accuracy"]) == 10
 
@@ -63,7 +73,7 @@ def test_agreement():
 
 def test_confidently_wrong_orders_by_confidence_and_keeps_ties_in_order():
     actual = np.array([0, 1, 2, 3, 4, 5])
-    predicted = np.array([0, 2, 3, 3, 5, 6])          # images 1, 2, 4, 5 are wrong
+    predicted = np.array([0, 2, 3, 3, 5, 6])  # images 1, 2, 4, 5 are wrong
     proba = one_hot_proba(predicted, np.array([0.99, 0.6, 0.8, 0.95, 0.8, 0.7]))
     np.testing.assert_array_equal(confidently_wrong(actual, proba, 3), [2, 4, 5])
     np.testing.assert_array_equal(confidently_wrong(actual, proba, 10), [2, 4, 5, 1])
@@ -71,43 +81,62 @@ def test_confidently_wrong_orders_by_confidence_and_keeps_ties_in_order():
     assert confidently_wrong(actual, right, 3).size == 0
 
 
-def test_class_file_stems_are_plain_unique_and_in_label_order():
-    stems = [class_file_stem(label) for label in range(10)]
-    assert stems[0] == "0_T-shirt-top" and stems[9] == "9_Ankle_boot"
-    assert len(set(stems)) == 10 and sorted(stems) == stems
-    assert not any(c in stem for stem in stems for c in "/ ")
+def test_class_keys_are_plain_unique_and_in_label_order():
+    keys = [class_key(label) for label in range(10)]
+    assert keys[0] == "0_T-shirt-top" and keys[9] == "9_Ankle_boot"
+    assert len(set(keys)) == 10 and sorted(keys) == keys
+    assert not any(c in key for key in keys for c in "/ ")
 
 
 def histories():
-    return {name: {"epoch": [1, 2], "loss": [0.9, loss], "train_accuracy": [0.5, acc],
-                   "test_accuracy": [0.5, 0.6]}
-            for name, loss, acc in (("scratch", 0.4, 0.8), ("gluon", 0.3, 0.85))}
+    return {
+        name: {
+            "epoch": [1, 2],
+            "loss": [0.9, loss],
+            "train_accuracy": [0.5, acc],
+            "test_accuracy": [0.5, 0.6],
+        }
+        for name, loss, acc in (("scratch", 0.4, 0.8), ("gluon", 0.3, 0.85))
+    }
 
 
 def test_metric_files_put_both_models_side_by_side():
-    probas = {"scratch": one_hot_proba(PREDICTED, np.full(6, 0.9)),
-              "gluon": one_hot_proba(ACTUAL, np.full(6, 0.9))}
+    probas = {
+        "scratch": one_hot_proba(PREDICTED, np.full(6, 0.9)),
+        "gluon": one_hot_proba(ACTUAL, np.full(6, 0.9)),
+    }
     files = metric_files(ACTUAL, probas, histories())
     assert files["test_accuracy.json"] == {"scratch": 0.5, "gluon": 1.0}
     assert files["train_loss.json"] == {"scratch": 0.4, "gluon": 0.3}
     assert files["train_accuracy.json"] == {"scratch": 0.8, "gluon": 0.85}
     assert files["agreement.json"] == {"agreement": 0.5}
-    assert files["per_class_accuracy/1_Trouser.json"] == {"scratch": 0.5, "gluon": 1.0}
     assert files["macro_f1.json"]["gluon"] == pytest.approx(0.3)  # classes 3-9: no images, F1 0
-    per_class = [name for name in files if name.startswith("per_class_accuracy/")]
-    assert len(per_class) == len(CLASS_NAMES)
-    assert all(set(values) == {"scratch", "gluon"} for name, values in files.items()
-               if name != "agreement.json")
+    per_class = files.pop("per_class_accuracy.json")
+    assert list(per_class) == [class_key(label) for label in range(len(CLASS_NAMES))]
+    assert per_class["1_Trouser"] == {"scratch": 0.5, "gluon": 1.0}
+    assert per_class["2_Pullover"] == {"scratch": 0.0, "gluon": 1.0}
+    assert all(set(values) == {"scratch", "gluon"} for values in per_class.values())
+    assert all(
+        set(values) == {"scratch", "gluon"}
+        for name, values in files.items()
+        if name != "agreement.json"
+    )
 
 
-def test_write_metric_files_replaces_the_whole_directory(tmp_path):
+def test_metric_files_staged_replace_the_whole_directory(tmp_path):
+    # As the evaluate stage writes them: into a staged directory that replaces the old one.
     metrics_dir = tmp_path / "metrics"
-    write_metric_files({"old.json": {"scratch": 1.0}}, metrics_dir)
-    files = {"test_accuracy.json": {"scratch": 0.5, "gluon": 0.75},
-             "per_class_accuracy/0_T-shirt-top.json": {"scratch": 0.25, "gluon": 0.5}}
-    write_metric_files(files, metrics_dir)
-    written = {str(p.relative_to(metrics_dir)): json.loads(p.read_text())
-               for p in metrics_dir.rglob("*.json")}
+    files = {
+        "test_accuracy.json": {"scratch": 0.5, "gluon": 0.75},
+        "per_class_accuracy.json": {"0_T-shirt-top": {"scratch": 0.25, "gluon": 0.5}},
+    }
+    for written in ({"old.json": {"scratch": 1.0}}, files):
+        with atomic_path(metrics_dir) as staged:
+            write_metric_files(written, staged)
+    written = {
+        str(p.relative_to(metrics_dir)): json.loads(p.read_text())
+        for p in metrics_dir.rglob("*.json")
+    }
     assert written == files  # old.json is gone
     assert list(tmp_path.iterdir()) == [metrics_dir]
 
@@ -117,14 +146,20 @@ def test_predicted_classes_csv_has_a_row_per_image_with_class_names(tmp_path):
     write_predicted_classes(ACTUAL, probas, tmp_path / "rows")
     lines = (tmp_path / "rows/scratch.csv").read_text().splitlines()
     assert lines[0] == "actual,predicted"
-    assert lines[1:] == ["T-shirt/top,T-shirt/top", "T-shirt/top,T-shirt/top",
-                         "Trouser,Trouser", "Trouser,T-shirt/top",
-                         "Pullover,Trouser", "Pullover,Trouser"]
+    assert lines[1:] == [
+        "T-shirt/top,T-shirt/top",
+        "T-shirt/top,T-shirt/top",
+        "Trouser,Trouser",
+        "Trouser,T-shirt/top",
+        "Pullover,Trouser",
+        "Pullover,Trouser",
+    ]
 
 
 def test_probabilities_round_trip_and_bad_files_say_what_to_do(tmp_path):
-    probas = {name: one_hot_proba(ACTUAL, np.full(6, p)) for name, p in
-              (("scratch", 0.7), ("gluon", 0.9))}
+    probas = {
+        name: one_hot_proba(ACTUAL, np.full(6, p)) for name, p in (("scratch", 0.7), ("gluon", 0.9))
+    }
     save_probabilities(probas, tmp_path / "probabilities")
     loaded = load_probabilities(tmp_path / "probabilities", 6)
     for name in probas:

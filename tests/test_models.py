@@ -2,18 +2,21 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon, nd
 
+from conftest import LOCAL_GLUON
 from fmnist.models.gluon import GluonSoftmax
 from fmnist.models.scratch import ScratchSoftmax, cross_entropy, naive_cross_entropy
-from fmnist.params import ScratchParams, GluonParams, TrainParams
+from fmnist.params import ScratchParams, TrainParams
 
-TRAIN = TrainParams(batch_size=4, epochs=1, lr=0.1, lr_schedule="constant", momentum=0.0,
-                    weight_decay=0.0, seed=3)
+TRAIN = TrainParams(
+    batch_size=4, epochs=1, lr=0.1, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=3
+)
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
-GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
-                    timeout_s=600.0)
-both_models = pytest.mark.parametrize("make", [lambda: ScratchSoftmax.create(SCRATCH, TRAIN),
-                                               lambda: GluonSoftmax.create(GLUON, TRAIN)],
-                                      ids=["scratch", "gluon"])
+GLUON = LOCAL_GLUON
+both_models = pytest.mark.parametrize(
+    "make",
+    [lambda: ScratchSoftmax.create(SCRATCH, TRAIN), lambda: GluonSoftmax.create(GLUON, TRAIN)],
+    ids=["scratch", "gluon"],
+)
 
 
 def reference_loss(logits, labels):
@@ -96,8 +99,9 @@ def test_compiled_graph_computes_the_loss_and_accuracy_of_the_forward_pass(make)
     y = nd.array(rng.randint(0, 10, 50).astype(np.float32))
     loss, correct = model.loss_and_correct(x, y)
     logits = model.forward(x)
-    np.testing.assert_allclose(loss.asnumpy(), reference_loss(logits.asnumpy(), y.asnumpy()),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        loss.asnumpy(), reference_loss(logits.asnumpy(), y.asnumpy()), rtol=1e-5, atol=1e-5
+    )
     expected = logits.asnumpy().argmax(axis=1) == y.asnumpy()
     assert 0 < expected.sum() < 50
     np.testing.assert_array_equal(correct.asnumpy(), expected.astype(np.float32))
@@ -116,6 +120,7 @@ def test_loading_a_wrong_file_says_what_to_do(tmp_path):
     path = tmp_path / "junk.params"
     path.write_bytes(b"junk")
     from fmnist import FmnistError
+
     with pytest.raises(FmnistError, match="rerun the train_scratch stage"):
         ScratchSoftmax.load(path)
     with pytest.raises(FmnistError, match="rerun the train_gluon stage"):

@@ -1,13 +1,18 @@
 """params.yaml is validated before any work: each bad value gives one message that names
 the key and what is allowed."""
+
 import copy
+import json
+import re
 
 import pytest
 import yaml
-
-from fmnist.params import ParamsError, load_params, parse_params
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import PROJECT
+from fmnist.distributed.ssh import ssh_argv
+from fmnist.params import ParamsError, is_host, load_params, params_json, parse_params
 
 GOOD = yaml.safe_load((PROJECT / "params.yaml").read_text())
 
@@ -19,44 +24,191 @@ def with_change(section: str, key: str, value) -> dict:
 
 
 def test_the_projects_params_yaml_is_valid():
-    params = load_params(PROJECT / "params.yaml")
-    assert params.train.batch_size == 256 and params.train.lr == 0.1
+    params = load_params(PROJECT / "params.yaml")  # whatever values it holds
+    assert (params.train.batch_size, params.train.lr) == (
+        GOOD["train"]["batch_size"],
+        GOOD["train"]["lr"],
+    )
 
 
+LR_RANGE = "in [1e-30, 1e30]"
 # (section, key, bad value, the whole message)
 BAD_VALUES = {
-    "lr zero": ("train", "lr", 0, "params: train.lr must be > 0, got 0"),
-    "lr negative": ("train", "lr", -0.1, "params: train.lr must be > 0, got -0.1"),
-    "lr not a number": ("train", "lr", "fast",
-                        "params: train.lr must be a number (> 0), got 'fast'"),
-    "lr written 1e-3": ("train", "lr", "1e-3", "params: train.lr must be a number (> 0), got "
-                        "'1e-3'; YAML reads 1e-3 as text, write it as 0.001"),
-    "batch_size zero": ("train", "batch_size", 0,
-                        "params: train.batch_size must be >= 1, got 0"),
-    "batch_size float": ("train", "batch_size", 25.6,
-                         "params: train.batch_size must be an integer (>= 1), got 25.6"),
-    "epochs zero": ("train", "epochs", 0, "params: train.epochs must be >= 1, got 0"),
-    "epochs a string": ("train", "epochs", "five",
-                        "params: train.epochs must be an integer (>= 1), got 'five'"),
-    "epochs a boolean": ("train", "epochs", True,
-                         "params: train.epochs must be an integer (>= 1), got True"),
-    "scratch.init unknown": ("scratch", "init", "xavier", "params: scratch.init must be one of "
-                             "'normal', 'uniform', 'zeros', got 'xavier'"),
-    "gluon.init unknown": ("gluon", "init", "Xavier", "params: gluon.init must be one of "
-                           "'normal', 'uniform', 'zeros', got 'Xavier'"),
-    "lr_schedule unknown": ("train", "lr_schedule", "step", "params: train.lr_schedule must be "
-                            "one of 'constant', 'cosine', got 'step'"),
-    "timeout_s zero": ("fetch", "timeout_s", 0, "params: fetch.timeout_s must be > 0, got 0"),
+    "lr zero": ("train", "lr", 0, f"params: train.lr must be {LR_RANGE}, got 0"),
+    "lr negative": ("train", "lr", -0.1, f"params: train.lr must be {LR_RANGE}, got -0.1"),
+    "lr not a number": (
+        "train",
+        "lr",
+        "fast",
+        f"params: train.lr must be a number ({LR_RANGE}), got 'fast'",
+    ),
+    "lr written 1e-3": (
+        "train",
+        "lr",
+        "1e-3",
+        f"params: train.lr must be a number ({LR_RANGE}), "
+        "got '1e-3'; YAML reads 1e-3 as text, write it as 0.001",
+    ),
+    "lr beyond float32 (MXNet refused it)": (
+        "train",
+        "lr",
+        1e39,
+        f"params: train.lr must be {LR_RANGE}, got 1e+39",
+    ),
+    "lr beyond any float": (
+        "train",
+        "lr",
+        10**400,
+        f"params: train.lr must be a number ({LR_RANGE}), got {10**400}",
+    ),
+    "lr written 1e400 (no hint to write inf)": (
+        "train",
+        "lr",
+        "1e400",
+        f"params: train.lr must be a number ({LR_RANGE}), got '1e400'",
+    ),
+    "momentum subnormal (MXNet refused it)": (
+        "train",
+        "momentum",
+        1e-45,
+        "params: train.momentum must be 0 or in [1e-30, 1), got 1e-45",
+    ),
+    "weight_decay negative": (
+        "train",
+        "weight_decay",
+        -1.0,
+        "params: train.weight_decay must be 0 or in [1e-30, 1e30], got -1.0",
+    ),
+    "batch_size zero": ("train", "batch_size", 0, "params: train.batch_size must be >= 1, got 0"),
+    "batch_size float": (
+        "train",
+        "batch_size",
+        25.6,
+        "params: train.batch_size must be an integer (>= 1), got 25.6",
+    ),
+    "epochs zero": ("train", "epochs", 0, "params: train.epochs must be in [1, 1000000], got 0"),
+    "epochs a string": (
+        "train",
+        "epochs",
+        "five",
+        "params: train.epochs must be an integer (in [1, 1000000]), got 'five'",
+    ),
+    "epochs a boolean": (
+        "train",
+        "epochs",
+        True,
+        "params: train.epochs must be an integer (in [1, 1000000]), got True",
+    ),
+    "epochs beyond a float (the cosine schedule crashed)": (
+        "train",
+        "epochs",
+        10**309,
+        f"params: train.epochs must be in [1, 1000000], got {10**309}",
+    ),
+    "seed beyond numpy's range (RandomState crashed)": (
+        "train",
+        "seed",
+        2**32,
+        "params: train.seed must be in [0, 4294967295] (numpy's seed range), got 4294967296",
+    ),
+    "init_scale zero (MXNet's normal initializer crashed)": (
+        "scratch",
+        "init_scale",
+        0,
+        "params: scratch.init_scale must be in [1e-30, 1e30], got 0",
+    ),
+    "gluon init_scale beyond float32": (
+        "gluon",
+        "init_scale",
+        1e39,
+        "params: gluon.init_scale must be in [1e-30, 1e30], got 1e+39",
+    ),
+    "scratch.init unknown": (
+        "scratch",
+        "init",
+        "xavier",
+        "params: scratch.init must be one of 'normal', 'uniform', 'zeros', got 'xavier'",
+    ),
+    "gluon.init unknown": (
+        "gluon",
+        "init",
+        "Xavier",
+        "params: gluon.init must be one of 'normal', 'uniform', 'zeros', got 'Xavier'",
+    ),
+    "lr_schedule unknown": (
+        "train",
+        "lr_schedule",
+        "step",
+        "params: train.lr_schedule must be one of 'constant', 'cosine', got 'step'",
+    ),
+    "timeout_s zero": (
+        "fetch",
+        "timeout_s",
+        0,
+        "params: fetch.timeout_s must be in [0.001, 86400] (seconds; 86400 is a day), got 0",
+    ),
+    "timeout_s beyond sockets (settimeout crashed)": (
+        "fetch",
+        "timeout_s",
+        1e10,
+        "params: fetch.timeout_s must be in [0.001, 86400] "
+        "(seconds; 86400 is a day), got 10000000000.0",
+    ),
 }
-MIRRORS_RULE = ("params: fetch.mirrors must be a non-empty list of local directories and "
-                "http:// or https:// URLs (ftp://, file:// and other schemes are not accepted), "
-                "got ")
+MIRRORS_RULE = (
+    "params: fetch.mirrors must be a non-empty list of local directories and "
+    "http:// or https:// URLs (ftp://, file:// and other schemes are not accepted), "
+    "got "
+)
+# mirrors -> why, as the message says it
 BAD_MIRRORS = {
-    "ftp": ["/usr/share/datasets/fashion-mnist", "ftp://ftp.example.org/fashion"],
-    "file": ["file:///usr/share/datasets/fashion-mnist"],
-    "no host": ["http:///fashion"],
-    "empty list": [],
-    "not a string": [42],
+    "ftp": (
+        ["/usr/share/datasets/fashion-mnist", "ftp://ftp.example.org/fashion"],
+        "'ftp://ftp.example.org/fashion': ftp:// is not accepted",
+    ),
+    "file": (
+        ["file:///usr/share/datasets/fashion-mnist"],
+        "'file:///usr/share/datasets/fashion-mnist': file:// is not accepted",
+    ),
+    "no host": (["http:///fashion"], "'http:///fashion': has no host"),
+    "empty list": ([], "the list is empty"),
+    "not a string": ([42], "42: not a non-empty string"),
+    # These passed and then ended fetch in a traceback, or reached the wrong place.
+    "unclosed IPv6 bracket": (
+        ["http://[::1/fashion"],
+        "'http://[::1/fashion': not a URL (Invalid IPv6 URL)",
+    ),
+    "not an IPv6 address": (
+        ["http://[v1.x]/fashion"],
+        "'http://[v1.x]/fashion': [v1.x] is not an IPv6 address",
+    ),
+    "port out of range": (
+        ["http://127.0.0.1:99999/fashion"],
+        "'http://127.0.0.1:99999/fashion': has a port outside 1-65535",
+    ),
+    "port not a number": (
+        ["http://example.org:http/fashion"],
+        "'http://example.org:http/fashion': has a port outside 1-65535",
+    ),
+    "user name": (
+        ["http://me:secret@example.org/fashion"],
+        "'http://me:secret@example.org/fashion': has a user name; fetch sends none",
+    ),
+    "space": (
+        ["https://example.org/my data"],
+        "'https://example.org/my data': has a space, a "
+        "control or a non-ASCII character (percent-encode it; write a host name in "
+        "punycode)",
+    ),
+    "query": (
+        ["https://example.org/get?file="],
+        "'https://example.org/get?file=': has a query "
+        "(?) or fragment (#); give the directory the files are in",
+    ),
+    "host label too long": (
+        [f"http://{'a' * 64}.org/"],
+        f"'http://{'a' * 64}.org/': host '{'a' * 64}.org' is not a host name or an IP address",
+    ),
 }
 
 
@@ -69,42 +221,77 @@ def test_a_bad_value_names_the_key_and_what_is_allowed(case):
 
 
 @pytest.mark.parametrize("case", BAD_MIRRORS)
-def test_only_http_https_and_local_mirrors_are_accepted(case):
-    mirrors = BAD_MIRRORS[case]
+def test_only_usable_http_https_and_local_mirrors_are_accepted(case):
+    mirrors, why = BAD_MIRRORS[case]
     with pytest.raises(ParamsError) as error:
         parse_params(with_change("fetch", "mirrors", mirrors))
-    assert str(error.value) == MIRRORS_RULE + repr(mirrors)
+    assert str(error.value) == f"{MIRRORS_RULE}{mirrors!r} ({why})"
 
 
 def test_https_and_relative_mirrors_are_accepted():
-    mirrors = ["https://example.org/fashion", "HTTP://example.org/x", "data/mirror", "~/fmnist"]
+    mirrors = [
+        "https://example.org/fashion",
+        "HTTP://example.org/x",
+        "data/mirror",
+        "~/fmnist",
+        "http://[::1]:8080/fashion/",
+        "http://127.0.0.1:8000",
+        "data/[x] y",
+    ]
     params = parse_params(with_change("fetch", "mirrors", mirrors))
-    assert params.fetch.mirrors == ("https://example.org/fashion", "HTTP://example.org/x",
-                                    "data/mirror", "~/fmnist")
+    assert params.fetch.mirrors == tuple(mirrors)
+
+
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("train", "seed", 2**32 - 1),
+        ("train", "seed", 0),
+        ("fetch", "timeout_s", 86400),
+        ("fetch", "timeout_s", 0.001),
+        ("train", "lr", 1e-30),
+        ("train", "lr", 1e30),
+        ("train", "momentum", 0),
+        ("train", "weight_decay", 0),
+        ("train", "epochs", 1_000_000),
+    ],
+)
+def test_the_limits_themselves_are_accepted(section, key, value):
+    params = parse_params(with_change(section, key, value))
+    assert getattr(getattr(params, section), key) == value
 
 
 def test_an_unknown_key_names_it_and_the_allowed_keys():
     raw = with_change("train", "learning_rate", 0.1)
     with pytest.raises(ParamsError) as error:
         parse_params(raw)
-    assert str(error.value) == ("params: unknown key train.learning_rate; allowed keys in "
-                                "'train': batch_size, epochs, lr, lr_schedule, momentum, "
-                                "weight_decay, seed")
+    assert str(error.value) == (
+        "params: unknown key train.learning_rate; allowed keys in "
+        "'train': batch_size, epochs, lr, lr_schedule, momentum, "
+        "weight_decay, seed"
+    )
 
 
 def test_an_unknown_section_names_it_and_the_allowed_sections():
     raw = copy.deepcopy(GOOD)
     raw["evaluate"] = {"batch_size": 256}
-    with pytest.raises(ParamsError, match="^params: unknown section 'evaluate'; allowed "
-                                          "sections: fetch, train, scratch, gluon$"):
+    with pytest.raises(
+        ParamsError,
+        match="^params: unknown section 'evaluate'; allowed "
+        "sections: fetch, train, scratch, gluon$",
+    ):
         parse_params(raw)
 
 
 def test_a_missing_key_names_it_and_the_keys_needed():
     raw = copy.deepcopy(GOOD)
     del raw["gluon"]["init"]
-    with pytest.raises(ParamsError, match="^params: missing key gluon.init; 'gluon' needs all "
-                                          "of: init, init_scale, kvstore, workers, hosts, timeout_s$"):
+    with pytest.raises(
+        ParamsError,
+        match="^params: missing key gluon.init; 'gluon' needs all "
+        "of: init, init_scale, kvstore, workers, hosts, "
+        "ssh_config, timeout_s$",
+    ):
         parse_params(raw)
 
 
@@ -115,12 +302,126 @@ def test_invalid_yaml_is_one_clear_error(tmp_path):
         load_params(path)
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        # PyYAML let these through as ValueError, RecursionError and UnicodeDecodeError.
+        (
+            b"train:\n  seed: " + b"1" * 5000 + b"\n",
+            "cannot be read \\(Exceeds the limit \\(4300 "
+            "digits\\) for integer string conversion: value has 5000 digits\\)$",
+        ),
+        (b"train: " + b"[" * 5000 + b"\n", "cannot be read \\(it is nested too deeply\\)$"),
+        (b"train:\n  seed: 2001-02-30\n", "cannot be read \\(day is out of range for month\\)$"),
+        (b"train: {seed: \xff}\n", "is not valid YAML: unacceptable character #x00ff"),
+    ],
+)
+def test_a_file_pyyaml_cannot_read_is_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(text)
+    with pytest.raises(ParamsError, match=f"^params: {path} {message}"):
+        load_params(path)
+
+
 def test_a_stage_reports_bad_params_in_one_line_before_any_work(small_project):
     project = small_project
     project.set_params(train={"lr": 0})
     result = project.dvc("repro", "fetch", check=False)
     assert result.returncode != 0
-    assert "fetch: error: params: train.lr must be > 0, got 0\n" in result.stderr
+    assert "fetch: error: params: train.lr must be in [1e-30, 1e30], got 0\n" in result.stderr
     assert "Traceback" not in result.stderr
     assert "fetch: trying" not in result.stderr  # no mirror was touched
     assert not (project.root / "data/raw").exists()
+
+
+HOSTS_RULE = (
+    "params: gluon.hosts must be a list of distinct host names (RFC 1123, such as "
+    "node-2 or node-2.example.org; ssh config aliases of that form too) or IPv4 "
+    "addresses; IPv6 addresses are not supported by MXNet's parameter server, got "
+)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        ["node-2"],
+        ["node-2.example.org", "w1"],
+        ["198.18.0.2"],
+        ["localhost", "127.0.0.1"],
+        ["a" * 63],
+        ["9host.lan"],
+    ],
+)
+def test_host_names_and_ipv4_addresses_are_accepted(hosts):
+    assert parse_params(with_change("gluon", "hosts", hosts)).gluon.hosts == tuple(hosts)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        ["-oProxyCommand=touch /tmp/x"],
+        ["-p"],
+        ["node_2"],
+        ["node 2"],
+        ["node-"],
+        ["::1"],
+        ["fe80::1"],
+        ["[::1]"],
+        ["root@node"],
+        [""],
+        ["a" * 64],
+        ["1.2.3.999"],
+        ["n;rm -rf /"],
+        ["node."],
+        ["w1", "W1"],
+        [42],
+    ],
+)
+def test_hosts_that_ssh_could_misread_or_ps_lite_cannot_use_are_refused(hosts):
+    with pytest.raises(ParamsError) as error:
+        parse_params(with_change("gluon", "hosts", hosts))
+    assert str(error.value) == HOSTS_RULE + repr(hosts)
+
+
+@given(st.text(max_size=300) | st.text(alphabet="aZ09-._:@ ;[]/=\n", max_size=80))
+def test_an_accepted_host_is_one_plain_ssh_argument(name):
+    """Whatever the text, an accepted host is an address or dotted letters, digits and
+    hyphens, and reaches ssh after `--`, as one argument."""
+    if not is_host(name):
+        return
+    assert not name.startswith("-") and len(name) <= 253
+    assert re.fullmatch(r"[A-Za-z0-9.-]+", name)
+    argv = ssh_argv(name, "", "true")
+    assert argv[argv.index("--") + 1] == name
+
+
+@given(
+    st.from_regex(
+        r"\A([a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\.){0,3}"
+        r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?\Z"
+    )
+)
+def test_rfc_1123_names_are_accepted(name):
+    """(The last label must not be all digits: 127.1 would be read as an IPv4 address.)"""
+    assert is_host(name)
+
+
+def test_ssh_config_is_a_path_or_empty():
+    assert parse_params(with_change("gluon", "ssh_config", "")).gluon.ssh_config == ""
+    assert (
+        parse_params(with_change("gluon", "ssh_config", "ci/ssh config")).gluon.ssh_config
+        == "ci/ssh config"
+    )
+    with pytest.raises(ParamsError, match=r"^params: gluon.ssh_config must be a string"):
+        parse_params(with_change("gluon", "ssh_config", None))
+    with pytest.raises(
+        ParamsError,
+        match=r"^params: gluon.ssh_config must be '' \(ssh's own "
+        r"~/.ssh/config\) or the path of an ssh config file",
+    ):
+        parse_params(with_change("gluon", "ssh_config", "a\0b"))  # exec would refuse it
+
+
+def test_params_reach_workers_as_json_unchanged():
+    params = load_params(PROJECT / "params.yaml")
+    assert parse_params(json.loads(params_json(params))) == params

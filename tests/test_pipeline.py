@@ -1,12 +1,21 @@
 """`dvc repro` of the whole pipeline on a small generated dataset, in a temporary git repo."""
+
 import json
 
 import numpy as np
 
+from fmnist.atomic import TEMP_GLOB
+
 STAGES = ("fetch", "preprocess", "train_scratch", "train_gluon", "evaluate", "render")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PICTURES = ("samples.png", "predictions.png", "mistakes.png", "training_curves.png",
-            "confusion_scratch.png", "confusion_gluon.png")
+PICTURES = (
+    "samples.png",
+    "predictions.png",
+    "mistakes.png",
+    "training_curves.png",
+    "confusion_scratch.png",
+    "confusion_gluon.png",
+)
 
 
 def test_repro_writes_every_output_then_runs_nothing(small_project):
@@ -17,21 +26,27 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
     root = project.root
 
     assert sorted(p.name for p in (root / "data/raw").iterdir()) == [
-        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+    ]
     train_x = np.load(root / "data/prepared/train_x.npy", allow_pickle=False)
     test_y = np.load(root / "data/prepared/test_y.npy", allow_pickle=False)
     assert train_x.shape == (300, 784) and train_x.dtype == np.float32
-    assert 0 <= train_x.min() and train_x.max() <= 1
+    assert train_x.min() >= 0 and train_x.max() <= 1
     assert test_y.shape == (100,) and test_y.dtype == np.int32
 
-    for name in ("scratch.params", "gluon.params", "gluon-export/gluon-symbol.json",
-                 "gluon-export/gluon-0000.params"):
+    for name in (
+        "scratch.params",
+        "gluon.params",
+        "gluon-export/gluon-symbol.json",
+        "gluon-export/gluon-0000.params",
+    ):
         assert (root / "models" / name).stat().st_size > 0
     for model in ("scratch", "gluon"):
         history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())
         assert history["step"] == 2
-        assert (root / f"timing/{model}.tsv").read_text().count("\n") == 3  # header + 2 epochs
     test_accuracy = json.loads((root / "metrics/test_accuracy.json").read_text())
     # The generated classes are learnable by a linear model: both must learn them.
     assert test_accuracy["scratch"] >= 0.85
@@ -42,11 +57,10 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
         assert probabilities.shape == (100, 10)
     for picture in PICTURES:
         assert (root / "plots" / picture).read_bytes()[:8] == PNG_MAGIC
-    assert not list(root.rglob(".*.tmp-*")), "temporary files were left behind"
+    assert not list(root.rglob(TEMP_GLOB)), "temporary files were left behind"
 
     second = project.dvc("repro").stdout
     assert "Running stage" not in second
     for stage in STAGES:
         assert f"Stage '{stage}' didn't change, skipping" in second
     assert "up to date" in project.dvc("status").stdout
-

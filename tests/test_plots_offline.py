@@ -1,5 +1,7 @@
 """`dvc plots show` and `dvc plots diff` pages render every chart with the network blocked,
 in Debian's headless Chromium, with the confusion matrices in label order."""
+
+import contextlib
 import copy
 import json
 import os
@@ -14,26 +16,44 @@ from dvc_render.vega_templates import ConfusionTemplate
 
 from conftest import PROJECT
 from fmnist import FmnistError
+from fmnist.atomic import TEMP_GLOB
 from fmnist.labels import CLASS_NAMES
 from fmnist.plots_page import page_html
 
-CHARTS = ("Training_loss_per_epoch", "Train_accuracy_per_epoch", "Test_accuracy_per_epoch",
-          "Confusion_matrix__scratch_model", "Confusion_matrix__gluon_model")
+CHARTS = (
+    "Training_loss_per_epoch",
+    "Train_accuracy_per_epoch",
+    "Test_accuracy_per_epoch",
+    "Confusion_matrix__scratch_model",
+    "Confusion_matrix__gluon_model",
+)
 TEMPLATE = PROJECT / ".dvc" / "plots" / "confusion_label_order.json"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND",
-                  "--virtual-time-budget=15000", "--window-size=1280,2400")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--virtual-time-budget=15000",
+    "--window-size=1280,2400",
+)
 
 
 def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
         if os.geteuid() != 0:
-            pytest.skip("Debian's chromium is not installed and this is not root "
-                        "(`make test` as root installs it)")
-        pytest.fail("chromium is not installed although this runs as root: `make test` "
-                    "installs Debian's chromium (apt-get install chromium)")
+            pytest.skip(
+                "Debian's chromium is not installed and this is not root "
+                "(`make test` as root installs it)"
+            )
+        pytest.fail(
+            "chromium is not installed although this runs as root: `make test` "
+            "installs Debian's chromium (apt-get install chromium)"
+        )
     return path
 
 
@@ -42,15 +62,14 @@ def run_chromium(page, tmp_path, *action) -> str:
     Its own process group, killed whole if it hangs past the time limit."""
     profile = tmp_path / f"chromium-profile-{len(list(tmp_path.glob('chromium-profile-*')))}"
     args = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *action, page.as_uri()]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                          start_new_session=True) as process:
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    ) as process:
         try:
             out, _ = process.communicate(timeout=120)
         finally:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # helpers left behind, if any
-            except ProcessLookupError:
-                pass
     assert process.returncode == 0, f"chromium exited {process.returncode}"
     return out
 
@@ -64,14 +83,18 @@ def rendered_charts(dom: str) -> list:
     """Ids of the chart divs in which vega drew its `marks` element (SVG with vega-embed 7,
     canvas with older ones)."""
     ids = re.findall(r'<div id="([^"]+)" class="vega-embed', dom)
-    return [chart_id for chart_id in ids
-            if re.search(r'<(?:svg|canvas)[^>]*class="marks"', chart_section(dom, chart_id))]
+    return [
+        chart_id
+        for chart_id in ids
+        if re.search(r'<(?:svg|canvas)[^>]*class="marks"', chart_section(dom, chart_id))
+    ]
 
 
 def axis_label_lists(dom: str, chart_id: str) -> list:
     """The label texts of every axis of one chart, each list in drawing order."""
-    groups = re.findall(r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>',
-                        chart_section(dom, chart_id))
+    groups = re.findall(
+        r'<g class="mark-text role-axis-label"[^>]*>(.*?)</g>', chart_section(dom, chart_id)
+    )
     return [re.findall(r"<text[^>]*>([^<]*)</text>", group) for group in groups]
 
 
@@ -84,8 +107,11 @@ def check_page_renders(html_dir, tmp_path) -> str:
     for chart in CHARTS[3:]:
         # Every test class is on the true-class axis; a class no image was predicted as is
         # missing from the predicted-class axis, the others keep their order.
-        class_axes = [labels for labels in axis_label_lists(dom, chart)
-                      if len(labels) > 1 and set(labels) <= set(CLASS_NAMES)]
+        class_axes = [
+            labels
+            for labels in axis_label_lists(dom, chart)
+            if len(labels) > 1 and set(labels) <= set(CLASS_NAMES)
+        ]
         assert len(class_axes) >= 2 and list(CLASS_NAMES) in class_axes, (chart, class_axes)
         for labels in class_axes:
             assert labels == [name for name in CLASS_NAMES if name in labels]
@@ -126,19 +152,26 @@ def test_confusion_template_is_dvcs_with_the_classes_in_label_order():
 
 def test_plots_page_command_writes_a_page_dvc_can_fill(tmp_path, plots_page):
     out = tmp_path / "page.html"
-    subprocess.run([sys.executable, "-m", "fmnist.plots_page", str(out)], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "fmnist.plots_page", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     page = out.read_text()
     assert out.read_bytes() == plots_page.read_bytes()  # the same bytes every time
     assert "{plot_divs}" in page and "{scripts}" not in page and "vegaEmbed" in page
-    assert not list(tmp_path.glob(".page.html.tmp-*"))
+    assert not list(tmp_path.glob(TEMP_GLOB))
 
 
 def test_plots_page_command_gives_one_line_when_it_cannot_write(tmp_path):
     (tmp_path / "a-file").write_text("")
-    result = subprocess.run([sys.executable, "-m", "fmnist.plots_page",
-                             str(tmp_path / "a-file" / "page.html")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "fmnist.plots_page", str(tmp_path / "a-file" / "page.html")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("plots_page: error: ")
     assert len(result.stderr.splitlines()) == 1, result.stderr

@@ -1,5 +1,6 @@
 """`python -m fmnist.predict`: the exported Gluon model on picture files, as evaluate sees the
 test set, whatever the picture's size, colour and background."""
+
 import re
 import subprocess
 import sys
@@ -13,13 +14,21 @@ from PIL import Image
 from fmnist.labels import CLASS_NAMES
 from fmnist.predict import classify, has_light_background, load_picture, to_model_input
 
-LINE = re.compile(r"^(?P<path>.+): " + ", ".join(
-    [r"(?P<c{0}>[A-Za-z/ -]+) (?P<p{0}>[01]\.\d{{4}})".format(i) for i in range(3)]) + "$")
+LINE = re.compile(
+    r"^(?P<path>.+): "
+    + ", ".join([rf"(?P<c{i}>[A-Za-z/ -]+) (?P<p{i}>[01]\.\d{{4}})" for i in range(3)])
+    + "$"
+)
 
 
 def predict(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fmnist.predict", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fmnist.predict", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def as_photo(image28: np.ndarray, path) -> None:
@@ -60,17 +69,22 @@ def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content):
     bad.write_bytes(content)
     result = predict(bad)  # fails before any model is needed
     assert result.returncode == 1 and result.stdout == ""
-    assert re.fullmatch(rf"predict: error: {re.escape(str(bad))}: not a readable PNG or JPEG "
-                        r"image \(.+\)\n", result.stderr), result.stderr
+    assert re.fullmatch(
+        rf"predict: error: {re.escape(str(bad))}: not a readable PNG or JPEG "
+        r"image \(.+\)\n",
+        result.stderr,
+    ), result.stderr
 
 
 def test_a_missing_model_gets_one_line(tmp_path):
     Image.new("L", (28, 28)).save(tmp_path / "black.png")
     result = predict("black.png", cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == ("predict: error: models/gluon-export/gluon-symbol.json: missing; "
-                             "make the exported model with `dvc repro train_gluon` or fetch it "
-                             "with `dvc pull`\n")
+    assert result.stderr == (
+        "predict: error: models/gluon-export/gluon-symbol.json: missing; "
+        "make the exported model with `dvc repro train_gluon` or fetch it "
+        "with `dvc pull`\n"
+    )
 
 
 def test_help_names_the_default_model_files():
@@ -93,8 +107,9 @@ def pictures(draw, modes=MODES):
     if mode == "I;16":
         return Image.fromarray(rng.randint(0, 65536, (height, width)).astype(np.uint16))
     pixels = rng.randint(0, 256, (height, width, bands)).astype(np.uint8)
-    return Image.fromarray(pixels.squeeze(-1) if bands == 1 else pixels,
-                           "L" if mode in ("1", "P") else mode).convert(mode)
+    return Image.fromarray(
+        pixels.squeeze(-1) if bands == 1 else pixels, "L" if mode in ("1", "P") else mode
+    ).convert(mode)
 
 
 @settings(max_examples=60, deadline=None)
@@ -102,7 +117,7 @@ def pictures(draw, modes=MODES):
 def test_any_picture_becomes_28x28_values_in_0_1(picture):
     x = to_model_input(picture)
     assert x.shape == (784,) and x.dtype == np.float32
-    assert 0 <= x.min() and x.max() <= 1
+    assert x.min() >= 0 and x.max() <= 1
 
 
 @settings(max_examples=60, deadline=None)

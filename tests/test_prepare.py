@@ -1,5 +1,6 @@
 """preprocess on damaged raw files: one clear error naming the file and what was expected,
 and no data/prepared written."""
+
 import gzip
 import shutil
 import tracemalloc
@@ -8,10 +9,10 @@ import zlib
 import numpy as np
 import pytest
 
+from conftest import synthetic_split
+from fmnist.atomic import TEMP_GLOB
 from fmnist.idx import IdxError, encode_images, encode_labels, write_gz
 from fmnist.prepare import prepare
-
-from conftest import synthetic_split
 
 
 @pytest.fixture
@@ -25,8 +26,10 @@ def labels(n=300, seed=0) -> np.ndarray:
     return synthetic_split(n, seed)[1]
 
 
-RECOVERY = ("\ndata/raw should hold the files fetch verified: restore them with "
-            "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`$")
+RECOVERY = (
+    "\ndata/raw should hold the files fetch verified: restore them with "
+    "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`$"
+)
 
 
 def expect_failure(raw_dir, pattern: str):
@@ -34,7 +37,7 @@ def expect_failure(raw_dir, pattern: str):
     with pytest.raises(IdxError, match=pattern):
         prepare(raw_dir, prepared)
     assert not prepared.exists()
-    assert not list(raw_dir.parent.glob(".*.tmp-*"))
+    assert not list(raw_dir.parent.glob(TEMP_GLOB))
 
 
 def test_good_files_are_prepared(raw_dir):
@@ -43,18 +46,28 @@ def test_good_files_are_prepared(raw_dir):
 
 # file to replace, its new content (IDX bytes, gzipped on write), expected message
 DAMAGE = {
-    "wrong magic": ("train-images-idx3-ubyte.gz", lambda: encode_labels(labels()),
-                    r"{path}: magic number 0x00000801 \(that is IDX labels\), expected "
-                    r"0x00000803 \(IDX images of 28x28\); is this the right file\?"),
-    "wrong dimensions": ("t10k-images-idx3-ubyte.gz",
-                         lambda: encode_images(np.zeros((100, 32, 32), np.uint8)),
-                         r"{path}: images are 32x32, expected 28x28"),
-    "labels outside 0-9": ("train-labels-idx1-ubyte.gz",
-                           lambda: encode_labels(np.where(np.arange(300) == 7, 12, labels())),
-                           r"{path}: label 12 at index 7 is outside 0-9"),
-    "truncated IDX": ("t10k-labels-idx1-ubyte.gz", lambda: encode_labels(labels(100, 1))[:-5],
-                      r"{path}: 95 bytes after the header, expected 100 for 100 labels; "
-                      "the file is truncated"),
+    "wrong magic": (
+        "train-images-idx3-ubyte.gz",
+        lambda: encode_labels(labels()),
+        r"{path}: magic number 0x00000801 \(that is IDX labels\), expected "
+        r"0x00000803 \(IDX images of 28x28\); is this the right file\?",
+    ),
+    "wrong dimensions": (
+        "t10k-images-idx3-ubyte.gz",
+        lambda: encode_images(np.zeros((100, 32, 32), np.uint8)),
+        r"{path}: images are 32x32, expected 28x28",
+    ),
+    "labels outside 0-9": (
+        "train-labels-idx1-ubyte.gz",
+        lambda: encode_labels(np.where(np.arange(300) == 7, 12, labels())),
+        r"{path}: label 12 at index 7 is outside 0-9",
+    ),
+    "truncated IDX": (
+        "t10k-labels-idx1-ubyte.gz",
+        lambda: encode_labels(labels(100, 1))[:-5],
+        r"{path}: 95 bytes after the header, expected 100 for 100 labels; "
+        "the file is truncated",
+    ),
 }
 
 
@@ -73,15 +86,21 @@ def test_truncated_gzip_is_named(raw_dir):
 
 def test_image_and_label_counts_must_match(raw_dir):
     write_gz(raw_dir / "train-labels-idx1-ubyte.gz", encode_labels(labels()[:299]))
-    expect_failure(raw_dir, f"^{raw_dir}/train-images-idx3-ubyte.gz holds 300 images but "
-                            f"{raw_dir}/train-labels-idx1-ubyte.gz holds 299 labels; every "
-                            "image needs exactly one label" + RECOVERY)
+    expect_failure(
+        raw_dir,
+        f"^{raw_dir}/train-images-idx3-ubyte.gz holds 300 images but "
+        f"{raw_dir}/train-labels-idx1-ubyte.gz holds 299 labels; every "
+        "image needs exactly one label" + RECOVERY,
+    )
 
 
 def test_missing_file_says_to_run_fetch(raw_dir):
     (raw_dir / "t10k-images-idx3-ubyte.gz").unlink()
-    expect_failure(raw_dir, f"^{raw_dir}/t10k-images-idx3-ubyte.gz: missing; run the fetch "
-                            r"stage first \(dvc repro fetch\)$")
+    expect_failure(
+        raw_dir,
+        f"^{raw_dir}/t10k-images-idx3-ubyte.gz: missing; run the fetch "
+        r"stage first \(dvc repro fetch\)$",
+    )
 
 
 def gzip_bomb(path, header: bytes, zero_megabytes: int) -> None:
@@ -101,8 +120,11 @@ def test_decompression_is_bounded_by_the_size_the_header_announces(raw_dir):
     assert path.stat().st_size < 2**20
     tracemalloc.start()
     try:
-        expect_failure(raw_dir, f"^{path}: more data than the 300 bytes its header announces "
-                                "for 300 labels; the file is corrupt")
+        expect_failure(
+            raw_dir,
+            f"^{path}: more data than the 300 bytes its header announces "
+            "for 300 labels; the file is corrupt",
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

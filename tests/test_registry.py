@@ -1,5 +1,6 @@
 """The model registry: the artifacts in dvc.yaml, versioned by a gto tag, come back from the
 DVC remote with `dvc artifacts get`, byte for byte."""
+
 import hashlib
 import shutil
 
@@ -8,8 +9,10 @@ import yaml
 from conftest import VENV_BIN
 
 # name in dvc.yaml -> the files the artifact's path holds
-ARTIFACTS = {"gluon-softmax": ("gluon-export/gluon-symbol.json", "gluon-export/gluon-0000.params"),
-             "scratch-softmax": ("scratch.params",)}
+ARTIFACTS = {
+    "gluon-softmax": ("gluon-export/gluon-symbol.json", "gluon-export/gluon-0000.params"),
+    "scratch-softmax": ("scratch.params",),
+}
 
 
 def digests(directory, names) -> dict:
@@ -33,8 +36,9 @@ def test_registered_models_come_back_from_the_remote(small_project, tmp_path):
     trained = {name: digests(root / "models", files) for name, files in ARTIFACTS.items()}
 
     fetched = tmp_path / "fetched"
-    failed = project.dvc("artifacts", "get", str(root), "gluon-softmax", "-o", str(fetched),
-                         check=False)
+    failed = project.dvc(
+        "artifacts", "get", str(root), "gluon-softmax", "-o", str(fetched), check=False
+    )
     assert failed.returncode != 0 and "Unable to find artifact" in failed.stderr, failed
     for name in ARTIFACTS:
         project.run(str(VENV_BIN / "gto"), "register", name)

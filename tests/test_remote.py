@@ -1,17 +1,24 @@
 """The DVC remote round trip: `make push`, lose the cache and the outputs, `make pull`."""
+
 import hashlib
 import shutil
 
 # The outputs DVC caches (and pushes); the `cache: false` ones (metrics, DVCLive histories,
-# timing, plots) are committed to git instead and come back with a git checkout.
-CACHED_OUTPUTS = ("data/raw", "data/prepared", "models/scratch.params", "models/gluon.params",
-                  "models/gluon-export")
-GIT_OUTPUTS = ("metrics", "dvclive", "timing", "plots")
+# plots) are committed to git instead and come back with a git checkout.
+CACHED_OUTPUTS = (
+    "data/raw",
+    "data/prepared",
+    "models/scratch.params",
+    "models/gluon.params",
+    "models/gluon-export",
+)
+GIT_OUTPUTS = ("metrics", "dvclive", "plots")
 
 
 def digests(root, names) -> dict:
-    files = [p for name in names for p in sorted((root / name).rglob("*")) + [root / name]
-             if p.is_file()]
+    files = [
+        p for name in names for p in sorted((root / name).rglob("*")) + [root / name] if p.is_file()
+    ]
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 

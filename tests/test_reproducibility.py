@@ -1,13 +1,20 @@
 """Same params, same bytes: a forced rerun of the training stages reproduces their model
 and metrics files exactly."""
+
 import hashlib
 
 TRAINING_OUTPUTS = (
-    "models/scratch.params", "models/gluon.params",
-    "models/gluon-symbol.json", "models/gluon-0000.params",
-    "dvclive/scratch/metrics.json", "dvclive/gluon/metrics.json",
-    *(f"dvclive/{model}/plots/metrics/{name}.tsv" for model in ("scratch", "gluon")
-      for name in ("loss", "train_accuracy", "test_accuracy")),
+    "models/scratch.params",
+    "models/gluon.params",
+    "models/gluon-export/gluon-symbol.json",
+    "models/gluon-export/gluon-0000.params",
+    "dvclive/scratch/metrics.json",
+    "dvclive/gluon/metrics.json",
+    *(
+        f"dvclive/{model}/plots/metrics/{name}.tsv"
+        for model in ("scratch", "gluon")
+        for name in ("loss", "train_accuracy", "test_accuracy")
+    ),
 )
 
 
@@ -18,10 +25,11 @@ def md5s(root) -> dict:
 def test_forced_rerun_of_the_training_stages_gives_identical_files(small_project):
     project = small_project
     project.dvc("repro", "train_scratch", "train_gluon")
-    first = md5s(project.root)
+    first, lock = md5s(project.root), (project.root / "dvc.lock").read_bytes()
 
     rerun = project.dvc("repro", "--force", "--single-item", "train_scratch", "train_gluon")
     for stage in ("train_scratch", "train_gluon"):
         assert f"Running stage '{stage}'" in rerun.stdout
     assert "Running stage 'preprocess'" not in rerun.stdout
     assert md5s(project.root) == first
+    assert (project.root / "dvc.lock").read_bytes() == lock  # nothing volatile is recorded

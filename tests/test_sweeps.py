@@ -1,5 +1,6 @@
 """Sweeps: one command queues a grid of experiments, one runs the queue, and `dvc exp show`
 compares them in a narrow table (the commands of docs/dvc-tools.md, on the small dataset)."""
+
 import csv
 import io
 import subprocess
@@ -7,8 +8,12 @@ import subprocess
 from conftest import PROJECT, VENV_BIN
 
 # docs/dvc-tools.md shows these flags; the test checks it does.
-NARROW_TABLE = ("--drop", ".*", "--keep",
-                r"Experiment|train\.lr$|train\.momentum|.*test_accuracy.*|agreement")
+NARROW_TABLE = (
+    "--drop",
+    ".*",
+    "--keep",
+    r"Experiment|train\.lr$|train\.momentum|.*test_accuracy.*|agreement",
+)
 DOCS = PROJECT / "docs" / "dvc-tools.md"
 GRID = {"train.lr": ("0.05", "0.5"), "train.momentum": ("0", "0.9")}
 
@@ -17,9 +22,12 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
     project = small_project
     project.dvc("repro")  # a baseline in the cache: the experiments reuse fetch and preprocess
     project.commit("baseline run")
-    queued = project.dvc("exp", "run", "--queue",
-                         *[arg for key, values in GRID.items()
-                           for arg in ("-S", f"{key}={','.join(values)}")]).stdout
+    queued = project.dvc(
+        "exp",
+        "run",
+        "--queue",
+        *[arg for key, values in GRID.items() for arg in ("-S", f"{key}={','.join(values)}")],
+    ).stdout
     assert queued.count("Queued experiment") == 4, queued
     try:
         project.dvc("exp", "run", "--run-all", "-j", "2", timeout=300)
@@ -30,8 +38,9 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
     experiments = [row for row in rows if row["typ"].startswith("branch_")]  # not baselines
     assert len(experiments) == 4, rows
     grid = {(float(row["train.lr"]), float(row["train.momentum"])) for row in experiments}
-    assert grid == {(float(lr), float(m)) for lr in GRID["train.lr"]
-                    for m in GRID["train.momentum"]}
+    assert grid == {
+        (float(lr), float(m)) for lr in GRID["train.lr"] for m in GRID["train.momentum"]
+    }
     for row in experiments:
         assert row["State"] == "Success" and row["agreement"]
         for model in ("scratch", "gluon"):
@@ -42,10 +51,15 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
 
     for table_format in ((), ("--md",)):
         # A terminal 160 columns wide: the table fits, nothing cut to "…".
-        table = subprocess.run([str(VENV_BIN / "dvc"), "exp", "show", "--no-pager",
-                                *table_format, *NARROW_TABLE], cwd=project.root,
-                               env={**project.env, "COLUMNS": "160"}, capture_output=True,
-                               text=True, check=True, timeout=120).stdout
+        table = subprocess.run(
+            [str(VENV_BIN / "dvc"), "exp", "show", "--no-pager", *table_format, *NARROW_TABLE],
+            cwd=project.root,
+            env={**project.env, "COLUMNS": "160"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
         lines = table.splitlines()
         assert len(lines) >= 2 + 6 and max(map(len, lines)) <= 160, table
         assert "train.momentum" in table and "…" not in table, table
@@ -53,6 +67,9 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
 
 def test_docs_show_the_sweep_commands():
     docs = DOCS.read_text()
-    for command in ("dvc exp run --queue -S", "dvc exp run --run-all -j 2",
-                    f"dvc exp show --md --drop '.*' --keep '{NARROW_TABLE[3]}'"):
+    for command in (
+        "dvc exp run --queue -S",
+        "dvc exp run --run-all -j 2",
+        f"dvc exp show --md --drop '.*' --keep '{NARROW_TABLE[3]}'",
+    ):
         assert command in docs, command

@@ -1,26 +1,36 @@
 """The shared training loop: learning, per-epoch bookkeeping, no per-batch host sync, and
 the divergence guard (in-process and through the real stages)."""
+
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
 import pytest
+import yaml
 
-from conftest import synthetic_split
-from fmnist.data import Dataset
+from conftest import LOCAL_GLUON, PROJECT, synthetic_split
+from fmnist import FmnistError
+from fmnist.data import Dataset, write_manifest
 from fmnist.models.gluon import GluonSoftmax
 from fmnist.models.scratch import ScratchSoftmax
-from fmnist.params import GluonParams, ScratchParams, TrainParams
+from fmnist.params import ScratchParams, TrainParams
 from fmnist.train import DivergenceError, check_divergence, train
+from test_distributed import STAGE_FLAGS
 
-TRAIN = TrainParams(batch_size=32, epochs=2, lr=0.1, lr_schedule="constant", momentum=0.0,
-                    weight_decay=0.0, seed=5)
+TRAIN = TrainParams(
+    batch_size=32, epochs=2, lr=0.1, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=5
+)
 SCRATCH = ScratchParams(init="normal", init_scale=0.01)
-GLUON = GluonParams(init="normal", init_scale=0.01, kvstore="local", workers=1, hosts=(),
-                    timeout_s=600.0)
-MODELS = {"scratch": lambda train_params: ScratchSoftmax.create(SCRATCH, train_params),
-          "gluon": lambda train_params: GluonSoftmax.create(GLUON, train_params)}
+GLUON = LOCAL_GLUON
+MODELS = {
+    "scratch": lambda train_params: ScratchSoftmax.create(SCRATCH, train_params),
+    "gluon": lambda train_params: GluonSoftmax.create(GLUON, train_params),
+}
 
 
 def features(images):
@@ -31,8 +41,9 @@ def features(images):
 def data() -> Dataset:
     (train_x, train_y), (test_x, test_y) = synthetic_split(500, 0), synthetic_split(200, 1)
     # 500 = 15 full batches of 32 and one of 20: the short last batch is trained too.
-    return Dataset(features(train_x), train_y.astype(np.int32),
-                   features(test_x), test_y.astype(np.int32))
+    return Dataset(
+        features(train_x), train_y.astype(np.int32), features(test_x), test_y.astype(np.int32)
+    )
 
 
 def run(name, data, **changes):
@@ -52,14 +63,16 @@ def test_both_models_learn_through_the_shared_loop(name, data):
         assert stats.samples_per_second == pytest.approx(500 / stats.seconds)
 
 
-@pytest.mark.parametrize("changes", [{}, {"momentum": 0.9, "weight_decay": 0.01,
-                                          "lr_schedule": "cosine"}])
+@pytest.mark.parametrize(
+    "changes", [{}, {"momentum": 0.9, "weight_decay": 0.01, "lr_schedule": "cosine"}]
+)
 def test_scratch_and_gluon_follow_the_same_path(data, changes):
     # Same seed, same initial weights, same batches, same update rule: the same loss up to
     # float rounding.
     (scratch, scratch_history), (gluon, gluon_history) = (
-        run(name, data, **changes) for name in ("scratch", "gluon"))
-    for a, b in zip(scratch_history, gluon_history):
+        run(name, data, **changes) for name in ("scratch", "gluon")
+    )
+    for a, b in zip(scratch_history, gluon_history, strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-4)
         assert a.train_accuracy == pytest.approx(b.train_accuracy, abs=2 / 500)
     for ours, theirs in ((scratch.weight, gluon.net.weight), (scratch.bias, gluon.net.bias)):
@@ -72,8 +85,9 @@ def test_same_params_same_weights_and_metrics(name, data):
     metrics = [(s.loss, s.train_accuracy, s.test_accuracy) for s in first_history]
     assert metrics == [(s.loss, s.train_accuracy, s.test_accuracy) for s in second_history]
     x = data.test_x[:20]
-    np.testing.assert_array_equal(first.forward(mx.nd.array(x)).asnumpy(),
-                                  second.forward(mx.nd.array(x)).asnumpy())
+    np.testing.assert_array_equal(
+        first.forward(mx.nd.array(x)).asnumpy(), second.forward(mx.nd.array(x)).asnumpy()
+    )
     _, other_seed = run(name, data, seed=6)
     assert other_seed[0].loss != first_history[0].loss
 
@@ -82,24 +96,30 @@ def test_same_params_same_weights_and_metrics(name, data):
 def test_an_epoch_syncs_with_the_host_a_fixed_number_of_times(name, data, tmp_path):
     # 16 batches per epoch; a per-batch .asscalar() or .asnumpy() would show up 16 times.
     model = MODELS[name](TRAIN)
-    mx.profiler.set_config(profile_api=True, aggregate_stats=True,
-                           filename=str(tmp_path / "profile.json"))
+    mx.profiler.set_config(
+        profile_api=True, aggregate_stats=True, filename=str(tmp_path / "profile.json")
+    )
     mx.profiler.set_state("run")
     try:
         train(model, data, dataclasses.replace(TRAIN, epochs=1), on_epoch=lambda stats: None)
     finally:
         mx.profiler.set_state("stop")
     calls = json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]["MXNET_C_API"]
-    syncs = sum(calls.get(name, {}).get("Count", 0) for name in (
-        "MXNDArraySyncCopyToCPU", "MXNDArrayWaitToRead", "MXNDArrayWaitAll"))
+    syncs = sum(
+        calls.get(name, {}).get("Count", 0)
+        for name in ("MXNDArraySyncCopyToCPU", "MXNDArrayWaitToRead", "MXNDArrayWaitAll")
+    )
     assert syncs <= 3  # one after setup, one for training, one for the test accuracy
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_a_far_too_high_learning_rate_stops_training_at_the_batch(name, data):
     # A stable loss does not overflow: it grows with lr instead (~1e4 here at lr 1000).
-    with pytest.raises(DivergenceError, match=r"epoch 1, batch 2 of 16: .*lower train\.lr "
-                                              r"\(now 1000\) in params\.yaml, e\.g\. to 100\b"):
+    with pytest.raises(
+        DivergenceError,
+        match=r"epoch 1, batch 2 of 16: .*lower train\.lr "
+        r"\(now 1000\) in params\.yaml, e\.g\. to 100\b",
+    ):
         run(name, data, lr=1000.0)
 
 
@@ -111,11 +131,14 @@ def test_a_non_finite_loss_stops_training_at_the_batch(data):
         train(model, data, TRAIN, on_epoch=lambda stats: None)
 
 
-@pytest.mark.parametrize("losses, batch", [
-    ([2.3, 1.0, np.inf, 0.5], 3),
-    ([2.3, np.nan, 1.0], 2),
-    ([2.3, 229.0, 231.0], 3),  # 100x the first batch's loss
-])
+@pytest.mark.parametrize(
+    "losses, batch",
+    [
+        ([2.3, 1.0, np.inf, 0.5], 3),
+        ([2.3, np.nan, 1.0], 2),
+        ([2.3, 229.0, 231.0], 3),  # 100x the first batch's loss
+    ],
+)
 def test_divergence_is_located_at_the_first_bad_batch(losses, batch):
     with pytest.raises(DivergenceError, match=f"epoch 4, batch {batch} of {len(losses)}"):
         check_divergence(np.array(losses), first_loss=2.3, epoch=4, lr=0.5)
@@ -132,10 +155,65 @@ def test_a_diverging_stage_fails_with_the_location_and_writes_no_model(small_pro
     result = project.dvc("repro", "--keep-going", "train_scratch", "train_gluon", check=False)
     assert result.returncode != 0
     for stage in ("train_scratch", "train_gluon"):
-        assert (f"{stage}: error: training diverged at epoch 1, batch 2 of 10" in result.stderr), \
+        assert f"{stage}: error: training diverged at epoch 1, batch 2 of 10" in result.stderr, (
             result.stderr
+        )
     assert "lower train.lr (now 1000) in params.yaml" in result.stderr
     assert "Traceback" not in result.stderr
     models = project.root / "models"
     written = [p.name for p in models.glob("*")] if models.exists() else []
     assert written in ([], [".gitignore"]), written  # DVC's own .gitignore may be there
+
+
+BATCH_TOO_LARGE = (
+    "params: train.batch_size must be at most 500, the size of the training "
+    "set, got 501; a larger batch would be the whole set, one step per epoch"
+)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_batch_larger_than_the_training_set_is_refused(name, data):
+    # Before: one step per epoch, without a word (0.65 test accuracy instead of 0.81).
+    with pytest.raises(FmnistError, match=f"^{re.escape(BATCH_TOO_LARGE)}$"):
+        run(name, data, batch_size=501)
+    _, history = run(name, data, batch_size=500, epochs=1)  # the whole set is allowed
+    assert len(history) == 1
+
+
+def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_path):
+    """Each worker sees only its shard and its part of the batch: the global batch is checked
+    against the whole set, with the same message."""
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        np.save(prepared / f"{name}.npy", getattr(data, name), allow_pickle=False)
+    write_manifest(prepared)  # as preprocess does: the launcher passes its digest on
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())  # for its fetch section
+    params["train"] = {**dataclasses.asdict(TRAIN), "batch_size": 502}
+    params["gluon"] = {
+        **dataclasses.asdict(GLUON),
+        "kvstore": "dist_sync",
+        "workers": 2,
+        "hosts": [],
+        "timeout_s": 60,
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / "stages/train_gluon.py"), *STAGE_FLAGS],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
+    )
+    assert result.returncode == 1
+    too_large = BATCH_TOO_LARGE.replace("501", "502")
+    assert re.search(
+        r"^train_gluon: error: distributed training failed after [\d.]+ s: worker "
+        r"\d \(pid \d+\) exited with code 1, saying: train_gluon worker: error: "
+        + re.escape(too_large),
+        result.stderr,
+    ), result.stderr
+    assert too_large in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "models").exists()

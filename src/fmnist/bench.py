@@ -7,6 +7,7 @@
   the near-hardware bound on this machine.
 Prints a table of per-epoch medians; the last line is the summary for the Gluon model.
 """
+
 import argparse
 import dataclasses
 import json
@@ -51,10 +52,13 @@ def tutorial_transform(data, label):
 
 
 def time_tutorial(raw_dir, epochs: int, lr: float, batch_size: int = 256) -> list[float]:
-    train_data = gluon.data.DataLoader(LocalFashionMNIST(raw_dir, tutorial_transform),
-                                       batch_size, shuffle=True)
-    weight, bias = nd.random.normal(shape=(NUM_FEATURES, NUM_CLASSES)), nd.random.normal(
-        shape=NUM_CLASSES)
+    train_data = gluon.data.DataLoader(
+        LocalFashionMNIST(raw_dir, tutorial_transform), batch_size, shuffle=True
+    )
+    weight, bias = (
+        nd.random.normal(shape=(NUM_FEATURES, NUM_CLASSES)),
+        nd.random.normal(shape=NUM_CLASSES),
+    )
     for param in (weight, bias):
         param.attach_grad()
     seconds = []
@@ -111,21 +115,25 @@ def time_pipeline(model, data: Dataset, train_params) -> list[float]:
 def profile_pipeline(model, data: Dataset, train_params, top: int = 8) -> str:
     """mx.profiler's busiest operators (the engine's worker thread) and C API calls (the
     Python thread) over the second epoch of a run (and its test-accuracy pass)."""
+
     def start_after_first_epoch(stats):
         if stats.epoch == 1:
             mx.profiler.set_state("run")
 
     with tempfile.TemporaryDirectory() as tmp:
-        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
-                               filename=str(Path(tmp) / "profile.json"))
+        mx.profiler.set_config(
+            profile_all=True, aggregate_stats=True, filename=str(Path(tmp) / "profile.json")
+        )
         train(model, data, dataclasses.replace(train_params, epochs=2), start_after_first_epoch)
         mx.profiler.set_state("stop")
         stats = json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]
     lines = []
     for section in ("operator", "MXNET_C_API"):
         busiest = sorted(stats[section].items(), key=lambda item: -item[1]["Total"])[:top]
-        lines += [f"  {section:<12}{name[:60]:<62}{row['Count']:>7}{row['Total']:>10.1f} ms"
-                  for name, row in busiest]
+        lines += [
+            f"  {section:<12}{name[:60]:<62}{row['Count']:>7}{row['Total']:>10.1f} ms"
+            for name, row in busiest
+        ]
     return "\n".join(lines)
 
 
@@ -154,8 +162,10 @@ def report(timings: dict, n: int) -> None:
         median = statistics.median(seconds)
         print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}{n / median:>11,.0f}")
     tutorial, gluon_model, bound = (statistics.median(timings[k]) for k in (TUTORIAL, GLUON, NUMPY))
-    print(f"speedup_vs_tutorial={tutorial / gluon_model:.1f} "
-          f"ratio_to_numpy_bound={gluon_model / bound:.2f} peak_rss_mb={peak_rss_mb():.0f}")
+    print(
+        f"speedup_vs_tutorial={tutorial / gluon_model:.1f} "
+        f"ratio_to_numpy_bound={gluon_model / bound:.2f} peak_rss_mb={peak_rss_mb():.0f}"
+    )
 
 
 TUTORIAL = "tutorial (per-item transform, DataLoader)"
@@ -163,24 +173,57 @@ NUMPY = "numpy forward+gradient bound"
 GLUON = "pipeline, gluon (hybridized)"
 PIPELINES = {
     "pipeline, scratch": lambda params, train_params: ScratchSoftmax.create(
-        params.scratch, train_params),
+        params.scratch, train_params
+    ),
     GLUON: lambda params, train_params: GluonSoftmax.create(params.gluon, train_params),
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every flag's default in --help, and the description's line breaks kept."""
+
+
+SETTINGS = """Settings from params.yaml: the pipeline loops and the numpy bound train with the
+train section (train.epochs replaced by --epochs) and the scratch and gluon init;
+the tutorial's loop uses train.lr with the tutorial's batch of 256 and W ~ N(0, 1)."""
+
+
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--raw-dir", type=Path, default=default_raw_dir(),
-                        help="the four IDX .gz files (default: data/raw if fetched, else "
-                             f"{DATASET_DIR})")
-    parser.add_argument("--tutorial-epochs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="the fast loops take turns, so a burst of load on a shared "
-                             "machine hits them alike")
-    parser.add_argument("--epochs", type=int, default=4, help="per fast loop and round")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print mx.profiler's view of one epoch of each model")
+    parser = argparse.ArgumentParser(
+        prog="python -m fmnist.bench",
+        description=__doc__,
+        epilog=SETTINGS,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--raw-dir",
+        type=Path,
+        default=default_raw_dir(),
+        metavar="DIR",
+        help=f"the four IDX .gz files: data/raw if fetched, else {DATASET_DIR}",
+    )
+    parser.add_argument(
+        "--tutorial-epochs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="epochs of the tutorial's loop, the slow one (it transforms every image on its own)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="the fast loops take turns, so a burst of load on a shared machine hits them alike",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=4, metavar="N", help="per fast loop and round"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print mx.profiler's view of one epoch of each model",
+    )
     return parser.parse_args()
 
 
@@ -193,8 +236,9 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, create in PIPELINES.items():
             timings[name] += time_pipeline(create(params, train_params), data, train_params)
-        timings[NUMPY] += time_numpy(data, args.epochs, params.train.lr,
-                                     params.train.batch_size, params.train.seed)
+        timings[NUMPY] += time_numpy(
+            data, args.epochs, params.train.lr, params.train.batch_size, params.train.seed
+        )
     # Last: its millions of short-lived NDArrays slowed the fast loops run after it.
     timings[TUTORIAL] = time_tutorial(args.raw_dir, args.tutorial_epochs, params.train.lr)
     if args.profile:

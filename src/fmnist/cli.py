@@ -1,12 +1,24 @@
-"""What every stage script shares: one clear error message instead of a traceback, and
-SIGINT, SIGTERM and SIGHUP turned into an exception, so that the temporary files of
-fmnist.atomic are removed on the way out and no output is left half-written."""
+"""What every stage script shares: one clear line instead of a traceback (for the project's
+own errors and for the operating system's: a full disk, a read-only or immutable file, a
+missing directory), and SIGINT, SIGTERM and SIGHUP turned into an exception, so that the
+temporary files of fmnist.atomic are removed on the way out and no output is left
+half-written."""
+
+import argparse
+import errno
+import fcntl
+import os
+import re
 import signal
+import struct
 import sys
+import textwrap
 
-from . import FmnistError
+from . import FmnistError, atomic
+from .isa import cpu_flags, missing_isa_warning
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = atomic.STOP_SIGNALS
+RERUN = "run the stage again (dvc repro)"
 
 
 class Stopped(KeyboardInterrupt):
@@ -30,15 +42,127 @@ def install_stop_handlers() -> None:
             signal.signal(sig, _on_stop_signal)
 
 
+def mount_point(path) -> str:
+    """The mount point path is under; from the mount table, as os.path.ismount does not see
+    a bind mount of a directory of the same file system."""
+    path = os.path.realpath(path)
+    try:
+        with open("/proc/self/mounts") as table:  # device, mount point (\040 for ' '), ...
+            points = [
+                re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[1])
+                for line in table
+            ]
+    except OSError:
+        points = ["/"]
+    return max((p for p in points if os.path.commonpath((p, path)) == p), key=len, default="/")
+
+
+FS_IOC_GETFLAGS = 0x80086601  # from linux/fs.h, as lsattr reads them
+FS_IMMUTABLE_FL, FS_APPEND_FL = 0x10, 0x20
+
+
+def locked_by_attribute(path) -> str | None:
+    """path or its directory, if `chattr +i` or `+a` forbids the change: root is refused
+    there too, with the same EPERM a missing permission gives."""
+    for candidate in (path, os.path.dirname(path) or "."):
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                flags = struct.unpack("i", fcntl.ioctl(fd, FS_IOC_GETFLAGS, b"\0" * 4))[0]
+            finally:
+                os.close(fd)
+        except OSError:
+            continue
+        if flags & (FS_IMMUTABLE_FL | FS_APPEND_FL):
+            return candidate
+    return None
+
+
+def os_error_message(exc: OSError) -> str:
+    """`PATH: what the system said (why, where it can be told); what to do`."""
+    path = exc.filename if exc.filename is not None else "."
+    said = exc.strerror or str(exc)
+    if exc.filename2:
+        said += f" (replacing {exc.filename2})"
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        mount = mount_point(path)
+        why = f"the disk is full: the file system mounted at {mount}"
+        todo = f"free some space there (`df -h {mount}`) and {RERUN}"
+    elif code == errno.EROFS:
+        why = f"{mount_point(path)} is mounted read-only"
+        todo = f"remount it read-write, or work in a writable copy of the project, and {RERUN}"
+    elif code in (errno.EPERM, errno.EACCES) and (locked := locked_by_attribute(path)):
+        why = f"{locked} is immutable or append-only: `lsattr -d {locked}` shows i or a"
+        todo = f"remove the flag with `chattr -ia {locked}` and {RERUN}"
+    elif code in (errno.EPERM, errno.EACCES):
+        why = "this user may not read or change it"
+        todo = f"check the owner and mode of it and its directory (`ls -ld`), fix them and {RERUN}"
+    elif code == errno.ENOENT:
+        why = "no such file or directory"
+        todo = "check the path; if an earlier stage makes it, run that stage first (dvc repro)"
+    elif code in (errno.ENOTDIR, errno.EEXIST):
+        why = "a file stands where a directory is needed"
+        todo = f"move it away and {RERUN}"
+    elif code == errno.EISDIR:
+        why = "a directory stands where a file is needed"
+        todo = f"move it away and {RERUN}"
+    else:
+        return f"{path}: {said}; fix the cause and {RERUN}"
+    if why.lower() == said.lower():
+        return f"{path}: {said}; {todo}"
+    return f"{path}: {said} ({why}); {todo}"
+
+
+def stopped_message(name: str, signum: int) -> str:
+    """True whatever the signal interrupted: written outputs are whole, and named."""
+    signame = signal.Signals(signum).name
+    if not atomic.committed:
+        return (
+            f"{name}: stopped by {signame} before finishing; no file was left "
+            "half-written. Run `dvc repro` to run the stage again."
+        )
+    return (
+        f"{name}: stopped by {signame} after it had written {', '.join(atomic.committed)} "
+        "(whole files), but DVC records no run of a stopped stage. Run `dvc repro` to run "
+        "the stage again."
+    )
+
+
 def run_stage(name: str, main) -> None:
     install_stop_handlers()
+    if warning := missing_isa_warning(cpu_flags()):
+        print(f"{name}: {warning}", file=sys.stderr)
     try:
         main()
     except FmnistError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:
+        print(f"{name}: error: {os_error_message(exc)}", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
-        print(f"{name}: stopped by {signal.Signals(signum).name} before finishing; no file was "
-              "left half-written. Run `dvc repro` to run the stage again.", file=sys.stderr)
+        print(stopped_message(name, signum), file=sys.stderr)
         sys.exit(128 + signum)
+
+
+def stage_parser(stage: str, description: str, settings: str) -> argparse.ArgumentParser:
+    """A stage script's command line. Its flags are paths, which dvc.yaml passes; settings
+    come from params.yaml only, never from flags, so that DVC tracks every one of them.
+    `settings` says which: "the fetch section", "none", ..."""
+    settings = (
+        f"Settings from params.yaml: {settings}. Like every stage it first validates "
+        "the whole file and stops with one line naming a bad key (the comments in "
+        "params.yaml say what each key does). Every flag is a path and required."
+    )
+    epilog = (
+        textwrap.fill(settings, 78) + "\n\nRun it the DVC way (dvc.yaml passes every "
+        f"flag, and reruns it when its inputs change):\n  dvc repro {stage}"
+    )
+    return argparse.ArgumentParser(
+        prog=f"stages/{stage}.py",
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )

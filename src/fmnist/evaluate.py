@@ -4,26 +4,29 @@ Metrics are written one file per metric, each holding {"scratch": value, "gluon"
 `dvc metrics show` prints one row per file and one column per key, so this layout gives a
 narrow table with the two models in adjacent columns; one nested file per run gave a
 single row ~30 columns wide.
+
+The ten per-class accuracies go into one file, per_class_accuracy.json, that dvc.yaml does
+not declare as a metric: declared, it would add 20 columns to `dvc metrics show` and
+`dvc exp show`. `dvc metrics diff --targets metrics/per_class_accuracy.json` compares it,
+in label order (its keys sort that way, and DVC sorts the keys within a file).
 """
+
 import json
 from pathlib import Path
 
 import numpy as np
 
-from . import FmnistError
-from .atomic import atomic_path
 from .labels import CLASS_NAMES, NUM_CLASSES
-from .metrics import agreement, confusion_matrix, summarize
-from .tracking import read_history
+from .metrics import agreement, summarize
+from .results import MODELS
 
-MODELS = ("scratch", "gluon")
 # In the order `dvc metrics show` should list them (dvc.yaml names the files in this order).
 HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
 
 
 def load_models(paths: dict) -> dict:
     """{"scratch": path, "gluon": path} -> loaded models. MXNet is imported here, not at
-    the top: render uses this module only for the saved probabilities."""
+    the top: loading models is slow, and only the evaluate stage needs it."""
     from .models.gluon import GluonSoftmax
     from .models.scratch import ScratchSoftmax
 
@@ -35,26 +38,15 @@ def predict_all(models: dict, x: np.ndarray) -> dict:
     return {name: model.predict_proba(x) for name, model in models.items()}
 
 
-def load_histories(live_dirs: dict) -> dict:
-    """{"scratch": DVCLive dir, ...} -> each model's per-epoch training series."""
-    histories = {}
-    for name, live_dir in live_dirs.items():
-        try:
-            histories[name] = read_history(live_dir)
-        except (OSError, ValueError) as exc:
-            raise FmnistError(f"{live_dir}: no readable training history ({exc}); rerun "
-                              f"the train_{name} stage (dvc repro train_{name})") from None
-    return histories
-
-
-def class_file_stem(label: int) -> str:
+def class_key(label: int) -> str:
     """'0_T-shirt-top', '9_Ankle_boot': the label keeps Zalando's order when sorted, and
-    '/' and ' ' have no place in a file name."""
+    without '/' and ' ' the key reads as one word in DVC's tables and column names."""
     return f"{label}_" + CLASS_NAMES[label].replace("/", "-").replace(" ", "_")
 
 
 def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
-    """{file name under the metrics directory: {model: value}}, plus agreement.json.
+    """{file name under the metrics directory: its content}: {model: value} per headline
+    metric, {class: {model: value}} in per_class_accuracy.json, and agreement.json.
 
     train_accuracy and train_loss are the last epoch's, from the training history."""
     per_model = {name: summarize(actual, proba) for name, proba in probas.items()}
@@ -62,58 +54,31 @@ def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
         per_model[name]["train_accuracy"] = history["train_accuracy"][-1]
         per_model[name]["train_loss"] = history["loss"][-1]
     files = {f"{key}.json": {name: m[key] for name, m in per_model.items()} for key in HEADLINE}
-    for label in range(NUM_CLASSES):
-        files[f"per_class_accuracy/{class_file_stem(label)}.json"] = {
-            name: m["per_class_accuracy"][label] for name, m in per_model.items()}
+    files["per_class_accuracy.json"] = {
+        class_key(label): {name: m["per_class_accuracy"][label] for name, m in per_model.items()}
+        for label in range(NUM_CLASSES)
+    }
     predicted = [probas[name].argmax(axis=1) for name in MODELS]
     files["agreement.json"] = {"agreement": agreement(*predicted)}
     return files
 
 
 def write_metric_files(files: dict, metrics_dir) -> None:
-    """The whole directory at once, so no file of an older run survives beside new ones."""
-    with atomic_path(metrics_dir) as tmp:
-        for name, values in files.items():
-            path = tmp / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(values, indent=2) + "\n")
+    """A new directory (the stage stages it whole, so no file of an older run survives)."""
+    for name, values in files.items():
+        path = Path(metrics_dir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2) + "\n")
 
 
 def write_predicted_classes(actual: np.ndarray, probas: dict, out_dir) -> None:
     """<model>.csv: one row (actual, predicted) per test image, class names as values; the
     confusion template (.dvc/plots/confusion_label_order.json, DVC's `confusion` with the
     classes in label order) counts the rows."""
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir()
-        for name, proba in probas.items():
-            rows = (f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
-                    for a, p in zip(actual, proba.argmax(axis=1)))
-            (tmp / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")
-
-
-def save_probabilities(probas: dict, probabilities_dir) -> None:
-    """<model>.npy: float32 (N, 10) class probabilities of the test images, for render."""
-    with atomic_path(probabilities_dir) as tmp:
-        tmp.mkdir()
-        for name, proba in probas.items():
-            np.save(tmp / f"{name}.npy", proba.astype(np.float32), allow_pickle=False)
-
-
-def load_probabilities(probabilities_dir, num_images: int) -> dict:
-    probas = {}
-    for name in MODELS:
-        path = Path(probabilities_dir) / f"{name}.npy"
-        try:
-            proba = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise FmnistError(f"{path}: cannot read test-set probabilities ({exc}); "
-                              "rerun the evaluate stage (dvc repro evaluate)") from None
-        if proba.shape != (num_images, NUM_CLASSES):
-            raise FmnistError(f"{path}: shape {proba.shape}, expected ({num_images}, "
-                              f"{NUM_CLASSES}); rerun the evaluate stage (dvc repro evaluate)")
-        probas[name] = proba
-    return probas
-
-
-def confusion_matrices(actual: np.ndarray, probas: dict) -> dict:
-    return {name: confusion_matrix(actual, proba.argmax(axis=1)) for name, proba in probas.items()}
+    Path(out_dir).mkdir()
+    for name, proba in probas.items():
+        rows = (
+            f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
+            for a, p in zip(actual, proba.argmax(axis=1), strict=True)
+        )
+        (Path(out_dir) / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")

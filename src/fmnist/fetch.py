@@ -6,8 +6,10 @@ package recompresses the .gz files. The four files are collected and verified in
 temporary directory that replaces raw_dir only when all of them pass: raw_dir never holds a
 partial or unverified file, and a failed fetch leaves an existing raw_dir as it was.
 """
+
 import http.client
-import shutil
+import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -16,14 +18,16 @@ from pathlib import Path
 from . import FmnistError
 from .atomic import atomic_path
 from .idx import IdxError, gz_sha256, kind_of
-from .params import DATA_FILES, FetchParams, mirror_kind
+from .params import DATA_FILES, FetchParams, mirror_kind, mirror_problem
 
 # gzip can make incompressible data slightly larger; anything beyond this is not our file.
 GZIP_SLACK_BYTES = 2**20
-OFFLINE_HINT = ("Offline source: Debian/Ubuntu's package dataset-fashion-mnist "
-                "(apt-get install dataset-fashion-mnist) puts the files in "
-                "/usr/share/datasets/fashion-mnist; list that directory first in "
-                "fetch.mirrors in params.yaml.")
+OFFLINE_HINT = (
+    "Offline source: Debian/Ubuntu's package dataset-fashion-mnist "
+    "(apt-get install dataset-fashion-mnist) puts the files in "
+    "/usr/share/datasets/fashion-mnist; list that directory first in "
+    "fetch.mirrors in params.yaml."
+)
 
 
 class MirrorError(FmnistError):
@@ -32,6 +36,25 @@ class MirrorError(FmnistError):
 
 class FetchError(FmnistError):
     pass
+
+
+class LocalWriteError(Exception):
+    """Writing a fetched file here failed (a full disk): the fault is local, not the mirror's,
+    so the fetch stops. Not an OSError, so that download() does not take it for a network
+    fault; fetch_file raises the OSError it carries again, for fmnist.cli to report."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error)
+        self.error = error
+
+
+def write_local(out, data: bytes) -> None:
+    try:
+        out.write(data)
+        out.flush()  # now, not in a close() inside download()'s network error handling
+    except OSError as exc:
+        exc.filename = exc.filename or str(out.name)
+        raise LocalWriteError(exc) from None
 
 
 class Progress:
@@ -45,7 +68,8 @@ class Progress:
     def update(self, done: int) -> None:
         if self.total:
             step = int(4 * done / self.total)
-            text = f"  {self.name}: {done / 1e6:6.1f} / {self.total / 1e6:.1f} MB {done / self.total:4.0%}"
+            size = f"{done / 1e6:6.1f} / {self.total / 1e6:.1f} MB"
+            text = f"  {self.name}: {size} {done / self.total:4.0%}"
         else:
             step = done // (8 * 2**20)
             text = f"  {self.name}: {done / 1e6:6.1f} MB"
@@ -62,51 +86,92 @@ class Progress:
 
 
 class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib also follows redirects to ftp://; a mirror may only lead to http(s)."""
+    """urllib also follows redirects to ftp://; a mirror may only lead to an http(s) URL
+    that params would accept as a mirror."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if mirror_kind(newurl) != "url":
             fp.close()
-            raise MirrorError(f"redirected to {newurl}; only http:// and https:// are followed")
+            problem = mirror_problem(newurl) or "a local path"
+            raise MirrorError(
+                f"redirected to {shown(newurl)} ({problem}); only http:// and "
+                "https:// URLs are followed"
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 OPENER = urllib.request.build_opener(HttpOnlyRedirects)
 
 
+def shown(text) -> str:
+    """Text a server sent (a reason phrase, a header), as part of one line on a terminal."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(text).split()))
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def declared_length(response) -> int | None:
+    """The Content-Length header as a byte count; http.client ignores one it cannot parse
+    (and would read to the end), but a file whose length is garbled is not trusted."""
+    value = response.headers.get("Content-Length")
+    if value is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,20}", value.strip()):
+        raise MirrorError(
+            f"malformed HTTP response: Content-Length {shown(value)!r} is not a byte count"
+        )
+    return int(value) or None
+
+
 def _stream(response, out, max_bytes: int) -> None:
-    total = int(response.headers.get("Content-Length") or 0) or None
+    total = declared_length(response)
     progress = Progress(response.url.rsplit("/", 1)[-1], total)
     done = 0
     while chunk := response.read(1 << 16):
         done += len(chunk)
         if done > max_bytes:
             raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
-        out.write(chunk)
+        write_local(out, chunk)
         progress.update(done)
     progress.close()
     if total and done != total:
         raise MirrorError(f"got {done} of {total} bytes (the connection closed early)")
 
 
-def download(url: str, dest: Path, timeout_s: float, max_bytes: int) -> None:
-    """Stream url into dest; any network fault becomes a MirrorError. timeout_s bounds
-    the connection and every wait for data, so a server that stalls ends the mirror."""
+def malformed(exc: Exception) -> MirrorError:
+    what = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
+    return MirrorError(f"malformed HTTP response ({shown(what)})")
+
+
+def open_url(url: str, timeout_s: float):
+    """OPENER.open. Parsing the server's status line, headers and redirects, urllib and
+    http.client raise ValueError too (an unclosed [ in a Location, a host name IDNA cannot
+    encode): that answer is malformed. The URL itself passed params' checks."""
     try:
-        with OPENER.open(url, timeout=timeout_s) as response, open(dest, "wb") as out:
+        return OPENER.open(url, timeout=timeout_s)
+    except ValueError as exc:
+        raise malformed(exc) from None
+
+
+def download(url: str, dest: Path, timeout_s: float, max_bytes: int) -> None:
+    """Stream url into dest; any network fault or malformed answer becomes a MirrorError.
+    timeout_s bounds the connection and every wait for data, so a server that stalls ends
+    the mirror."""
+    try:
+        with open_url(url, timeout_s) as response, open(dest, "wb") as out:
             _stream(response, out, max_bytes)
     except urllib.error.HTTPError as exc:
-        raise MirrorError(f"HTTP {exc.code} {exc.reason}") from None
+        exc.close()
+        raise MirrorError(f"HTTP {exc.code} {shown(exc.reason)}") from None
     except urllib.error.URLError as exc:
         timed_out = isinstance(exc.reason, TimeoutError)
-        why = f"no answer within {timeout_s:g} s" if timed_out else exc.reason
+        why = f"no answer within {timeout_s:g} s" if timed_out else shown(exc.reason)
         raise MirrorError(f"cannot connect ({why})") from None
     except TimeoutError:
         raise MirrorError(f"no data for {timeout_s:g} s (timed out)") from None
-    except http.client.HTTPException as exc:
-        raise MirrorError(f"broken HTTP response ({exc!r})") from None
+    except http.client.HTTPException as exc:  # a bad status line, header or chunk, a cut
+        raise malformed(exc) from None
     except OSError as exc:  # a reset connection, or a full disk
-        raise MirrorError(f"transfer failed ({exc})") from None
+        raise MirrorError(f"transfer failed ({shown(exc)})") from None
 
 
 def copy_local(directory: Path, filename: str, dest: Path, max_bytes: int) -> None:
@@ -118,7 +183,9 @@ def copy_local(directory: Path, filename: str, dest: Path, max_bytes: int) -> No
     try:
         if source.stat().st_size > max_bytes:
             raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
-        shutil.copyfile(source, dest)
+        with open(source, "rb") as src, open(dest, "wb") as out:
+            while chunk := src.read(1 << 20):
+                write_local(out, chunk)
     except OSError as exc:
         raise MirrorError(f"cannot copy {source} ({exc.strerror})") from None
 
@@ -127,7 +194,8 @@ def _get(mirror: str, filename: str, dest: Path, params: FetchParams, max_bytes:
     if mirror_kind(mirror) == "url":
         download(f"{mirror.rstrip('/')}/{filename}", dest, params.timeout_s, max_bytes)
     elif mirror_kind(mirror) == "dir":
-        copy_local(Path(mirror).expanduser(), filename, dest, max_bytes)
+        # os.path's expanduser leaves ~unknown-user as it is; Path's would raise.
+        copy_local(Path(os.path.expanduser(mirror)), filename, dest, max_bytes)
     else:
         raise MirrorError("not a local directory or an http:// or https:// URL")
 
@@ -139,17 +207,22 @@ def fetch_file(mirror: str, filename: str, dest: Path, params: FetchParams) -> N
     try:
         _get(mirror, filename, dest, params, max_bytes + GZIP_SLACK_BYTES)
         digest = gz_sha256(dest, max_bytes, name=filename)
+    except LocalWriteError as exc:
+        raise exc.error from None
     except MirrorError as exc:
         raise MirrorError(f"{filename}: {exc}") from None
     except IdxError as exc:  # already names the file
         raise MirrorError(str(exc)) from None
     if digest != params.sha256[base]:
-        raise MirrorError(f"{filename}: sha256 of the decompressed bytes is {digest[:16]}..., "
-                          f"expected {params.sha256[base][:16]}... (fetch.sha256)")
+        raise MirrorError(
+            f"{filename}: sha256 of the decompressed bytes is {digest[:16]}..., "
+            f"expected {params.sha256[base][:16]}... (fetch.sha256)"
+        )
 
 
 def fetch(params: FetchParams, raw_dir) -> str:
-    """Fill raw_dir from the first good mirror and return it; raw_dir appears whole or not at all."""
+    """Fill raw_dir from the first good mirror and return it; raw_dir appears whole or not at
+    all."""
     failures = []
     for mirror in params.mirrors:
         print(f"fetch: trying {mirror}", file=sys.stderr)
@@ -162,5 +235,9 @@ def fetch(params: FetchParams, raw_dir) -> str:
         except MirrorError as exc:
             print(f"fetch: skipped {mirror}: {exc}", file=sys.stderr)
             failures.append(f"  - {mirror}: {exc}")
-    raise FetchError("no mirror has all four Fashion-MNIST files intact:\n"
-                     + "\n".join(failures) + "\n" + OFFLINE_HINT)
+    raise FetchError(
+        "no mirror has all four Fashion-MNIST files intact:\n"
+        + "\n".join(failures)
+        + "\n"
+        + OFFLINE_HINT
+    )

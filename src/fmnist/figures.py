@@ -3,24 +3,53 @@
 Sizes are chosen so each picture fits a README column (~900 px) without being scaled
 down until its text is unreadable: grids wrap into rows rather than one long strip.
 """
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
-from .atomic import atomic_path  # noqa: E402
 from .labels import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
 
 WRONG_COLOR = "tab:red"
 # Solid under dashed: when both models give the same numbers, both lines stay visible.
-MODEL_STYLES = ({"linestyle": "-", "linewidth": 4, "alpha": 0.45, "marker": "o"},
-                {"linestyle": "--", "linewidth": 1.5, "marker": "x"})
+MODEL_STYLES = (
+    {"linestyle": "-", "linewidth": 4, "alpha": 0.45, "marker": "o"},
+    {"linestyle": "--", "linewidth": 1.5, "marker": "x"},
+)
+LINE_PT = 14  # caption line spacing at 10 pt text
+INCH_PT = 72
+
+
+def run_caption(train, gluon) -> str:
+    """The params that drew a picture, e.g. 'Run: 5 epochs, lr 0.1 constant, batch 256';
+    momentum, weight decay and dist_sync only when used. Pictures outlive the workspace
+    they were drawn in (a copy in a report, an experiment applied since): each says its run."""
+    parts = [
+        f"{train.epochs} epochs",
+        f"lr {train.lr:g} {train.lr_schedule}",
+        f"batch {train.batch_size}",
+    ]
+    if train.momentum:
+        parts.append(f"momentum {train.momentum:g}")
+    if train.weight_decay:
+        parts.append(f"weight decay {train.weight_decay:g}")
+    if gluon.kvstore == "dist_sync":
+        parts.append(f"gluon on {gluon.workers} dist_sync workers")
+    return "Run: " + ", ".join(parts)
+
+
+def add_caption(fig, caption: str) -> None:
+    """Small grey text 6 pt under the figure's lower right corner, so below everything else
+    in it (save_png's tight bounding box grows to hold it)."""
+    below = fig.transFigure + ScaledTranslation(0, -6 / INCH_PT, fig.dpi_scale_trans)
+    fig.text(0.995, 0, caption, transform=below, ha="right", va="top", fontsize=9, color="dimgray")
 
 
 def save_png(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -30,12 +59,15 @@ def _show_image(ax, image: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-LINE_PT = 14  # caption line spacing at 10 pt text
-INCH_PT = 72
-
-
-def _image_cells(count: int, ncols: int, lines_above: int, lines_below: int, title: str,
-                 image_in: float = 1.6, gap_in: float = 0.4):
+def _image_cells(
+    count: int,
+    ncols: int,
+    lines_above: int,
+    lines_below: int,
+    title: str,
+    image_in: float = 1.6,
+    gap_in: float = 0.4,
+):
     """Axes for `count` images in rows of `ncols`, placed by hand with room for the given
     number of caption lines above and below each image. (Constrained layout does not
     reserve room for free text under square image axes, so captions ran into the next row.)"""
@@ -50,8 +82,9 @@ def _image_cells(count: int, ncols: int, lines_above: int, lines_below: int, tit
         row, col = divmod(i, ncols)
         top = fig_h - title_in - row * cell_h - lines_above * LINE_PT / INCH_PT
         rect = (col * cell_w + gap_in / 2, top - image_in, image_in, image_in)
-        axes.append(fig.add_axes((rect[0] / fig_w, rect[1] / fig_h,
-                                  rect[2] / fig_w, rect[3] / fig_h)))
+        axes.append(
+            fig.add_axes((rect[0] / fig_w, rect[1] / fig_h, rect[2] / fig_w, rect[3] / fig_h))
+        )
     return fig, axes
 
 
@@ -59,9 +92,17 @@ def _caption(ax, lines, above: bool = False, fontsize: int = 10) -> None:
     """Text lines (text, color) centred above or below an image, one LINE_PT apart."""
     for k, (text, color) in enumerate(lines):
         offset = 3 + LINE_PT * (len(lines) - 1 - k) if above else -3 - LINE_PT * k
-        ax.annotate(text, xy=(0.5, 1 if above else 0), xycoords="axes fraction",
-                    xytext=(0, offset), textcoords="offset points", ha="center",
-                    va="bottom" if above else "top", fontsize=fontsize, color=color)
+        ax.annotate(
+            text,
+            xy=(0.5, 1 if above else 0),
+            xycoords="axes fraction",
+            xytext=(0, offset),
+            textcoords="offset points",
+            ha="center",
+            va="bottom" if above else "top",
+            fontsize=fontsize,
+            color=color,
+        )
 
 
 def _mark_wrong(ax) -> None:
@@ -73,7 +114,7 @@ def _mark_wrong(ax) -> None:
 def sample_grid(images: np.ndarray, labels: np.ndarray, title: str):
     """Images with their class names underneath, as the tutorial's show_fashion_mnist."""
     fig, axes = _image_cells(len(images), ncols=5, lines_above=0, lines_below=1, title=title)
-    for ax, image, label in zip(axes, images, labels):
+    for ax, image, label in zip(axes, images, labels, strict=True):
         _show_image(ax, image)
         _caption(ax, [(CLASS_NAMES[label], "black")])
     return fig
@@ -82,38 +123,54 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, title: str):
 def prediction_grid(images: np.ndarray, labels: np.ndarray, predictions: dict, title: str):
     """Each image with its true class above and every model's prediction below; a wrong
     prediction is written in red and frames its image in red."""
-    fig, axes = _image_cells(len(images), ncols=3, lines_above=1,
-                             lines_below=len(predictions), title=title)
+    fig, axes = _image_cells(
+        len(images), ncols=3, lines_above=1, lines_below=len(predictions), title=title
+    )
     for i, ax in enumerate(axes):
         _show_image(ax, images[i])
         _caption(ax, [(f"true: {CLASS_NAMES[labels[i]]}", "black")], above=True)
         wrong = {model: predicted[i] != labels[i] for model, predicted in predictions.items()}
-        _caption(ax, [(f"{model}: {CLASS_NAMES[predicted[i]]}",
-                       WRONG_COLOR if wrong[model] else "black")
-                      for model, predicted in predictions.items()])
+        _caption(
+            ax,
+            [
+                (f"{model}: {CLASS_NAMES[predicted[i]]}", WRONG_COLOR if wrong[model] else "black")
+                for model, predicted in predictions.items()
+            ],
+        )
         if any(wrong.values()):
             _mark_wrong(ax)
     return fig
 
 
-def confident_mistakes(images: np.ndarray, labels: np.ndarray, probas: dict,
-                       indices: dict, title: str):
+def confident_mistakes(
+    images: np.ndarray, labels: np.ndarray, probas: dict, indices: dict, title: str
+):
     """One row per model: its most confidently wrong test images, with the true class,
     the predicted one and the probability the model gave it."""
     ncols = max(1, max(len(chosen) for chosen in indices.values()))
-    fig, axes = _image_cells(ncols * len(indices), ncols, lines_above=2, lines_below=2,
-                             title=title)
+    fig, axes = _image_cells(ncols * len(indices), ncols, lines_above=2, lines_below=2, title=title)
     for row, (model, chosen) in enumerate(indices.items()):
-        row_axes = axes[row * ncols:(row + 1) * ncols]
+        row_axes = axes[row * ncols : (row + 1) * ncols]
         row_axes[0].set_ylabel(model, fontsize=12, fontweight="bold")
-        for ax, index in zip(row_axes, chosen):
+        for ax, index in zip(row_axes, chosen, strict=False):  # fewer mistakes: cells stay empty
             _show_image(ax, images[index])
             predicted = int(probas[model][index].argmax())
-            _caption(ax, [(f"test image {index}", "black"),
-                          (f"true: {CLASS_NAMES[labels[index]]}", "black")], above=True)
-            _caption(ax, [(f"predicted: {CLASS_NAMES[predicted]}", WRONG_COLOR),
-                          (f"p = {probas[model][index, predicted]:.3f}", WRONG_COLOR)])
-        for ax in row_axes[len(chosen):]:
+            _caption(
+                ax,
+                [
+                    (f"test image {index}", "black"),
+                    (f"true: {CLASS_NAMES[labels[index]]}", "black"),
+                ],
+                above=True,
+            )
+            _caption(
+                ax,
+                [
+                    (f"predicted: {CLASS_NAMES[predicted]}", WRONG_COLOR),
+                    (f"p = {probas[model][index, predicted]:.3f}", WRONG_COLOR),
+                ],
+            )
+        for ax in row_axes[len(chosen) :]:
             ax.set_xticks([])
             ax.set_yticks([])
             if ax is row_axes[0]:
@@ -125,12 +182,14 @@ def confident_mistakes(images: np.ndarray, labels: np.ndarray, probas: dict,
 
 def training_curves(histories: dict):
     """Loss, train accuracy and test accuracy per epoch, both models on each chart."""
-    panels = (("loss", "Training loss", "mean cross-entropy"),
-              ("train_accuracy", "Train accuracy", "accuracy (batches as trained)"),
-              ("test_accuracy", "Test accuracy", "accuracy on the test set"))
+    panels = (
+        ("loss", "Training loss", "mean cross-entropy"),
+        ("train_accuracy", "Train accuracy", "accuracy (batches as trained)"),
+        ("test_accuracy", "Test accuracy", "accuracy on the test set"),
+    )
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
-    for ax, (key, title, ylabel) in zip(axes, panels):
-        for (model, series), style in zip(histories.items(), MODEL_STYLES):
+    for ax, (key, title, ylabel) in zip(axes, panels, strict=True):
+        for (model, series), style in zip(histories.items(), MODEL_STYLES, strict=True):
             ax.plot(series["epoch"], series[key], label=model, markersize=5, **style)
         ax.set(title=title, xlabel="epoch", ylabel=ylabel)
         ax.grid(alpha=0.3)
@@ -156,6 +215,13 @@ def confusion_heatmap(cm: np.ndarray, title: str):
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
     dark = cm.max() / 2
     for (true, predicted), count in np.ndenumerate(cm):
-        ax.text(predicted, true, str(count), ha="center", va="center", fontsize=9,
-                color="white" if count > dark else "black")
+        ax.text(
+            predicted,
+            true,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="white" if count > dark else "black",
+        )
     return fig

@@ -5,6 +5,7 @@ Labels: magic 0x00000801, count, then uint8 labels.
 Reading is driven by the header: the body is decompressed only up to the size the header
 announces (plus one byte to notice extra data), so a corrupt or hostile .gz never fills memory.
 """
+
 import gzip
 import hashlib
 import io
@@ -30,8 +31,8 @@ class IdxError(FmnistError):
 class IdxKind:
     name: str
     magic: int
-    item_shape: tuple       # (28, 28) per image, () per label
-    max_value: int | None   # labels must be < NUM_CLASSES
+    item_shape: tuple  # (28, 28) per image, () per label
+    max_value: int | None  # labels must be < NUM_CLASSES
 
     @property
     def header_size(self) -> int:
@@ -73,19 +74,26 @@ def _shape(name, header: bytes, kind: IdxKind) -> tuple:
         found = struct.unpack(">I", header[:4])[0]
         other = [k.name for k in KINDS if k.magic == found]
         looks = f" (that is IDX {other[0]})" if other else ""
-        raise IdxError(f"{name}: magic number 0x{found:08x}{looks}, expected 0x{kind.magic:08x} "
-                       f"({kind.describe()}); is this the right file?")
+        raise IdxError(
+            f"{name}: magic number 0x{found:08x}{looks}, expected 0x{kind.magic:08x} "
+            f"({kind.describe()}); is this the right file?"
+        )
     if len(header) < kind.header_size:
-        raise IdxError(f"{name}: {len(header)} bytes, too short for the {kind.header_size}-byte "
-                       f"header of {kind.describe()}; the file is truncated")
+        raise IdxError(
+            f"{name}: {len(header)} bytes, too short for the {kind.header_size}-byte "
+            f"header of {kind.describe()}; the file is truncated"
+        )
     count, *item_shape = struct.unpack(f">{kind.header_size // 4 - 1}I", header[4:])
     if tuple(item_shape) != kind.item_shape:
         found = "x".join(map(str, item_shape))
-        raise IdxError(f"{name}: {kind.name} are {found}, expected "
-                       + "x".join(map(str, kind.item_shape)))
+        raise IdxError(
+            f"{name}: {kind.name} are {found}, expected " + "x".join(map(str, kind.item_shape))
+        )
     if count > MAX_ITEMS:
-        raise IdxError(f"{name}: header announces {count} {kind.name}, more than the "
-                       f"{MAX_ITEMS} of any Fashion-MNIST file")
+        raise IdxError(
+            f"{name}: header announces {count} {kind.name}, more than the "
+            f"{MAX_ITEMS} of any Fashion-MNIST file"
+        )
     return (count, *item_shape)
 
 
@@ -95,16 +103,19 @@ def read_idx(stream, kind: IdxKind, name) -> np.ndarray:
     body_size = int(np.prod(shape))
     body = stream.read(body_size + 1)
     if len(body) < body_size:
-        raise IdxError(f"{name}: {len(body)} bytes after the header, expected {body_size} for "
-                       f"{shape[0]} {kind.name}; the file is truncated")
+        raise IdxError(
+            f"{name}: {len(body)} bytes after the header, expected {body_size} for "
+            f"{shape[0]} {kind.name}; the file is truncated"
+        )
     if len(body) > body_size:
-        raise IdxError(f"{name}: more data than the {body_size} bytes its header announces "
-                       f"for {shape[0]} {kind.name}; the file is corrupt")
+        raise IdxError(
+            f"{name}: more data than the {body_size} bytes its header announces "
+            f"for {shape[0]} {kind.name}; the file is corrupt"
+        )
     items = np.frombuffer(body, dtype=np.uint8).reshape(shape)
     if kind.max_value is not None and items.size and items.max() > kind.max_value:
         bad = int(np.argmax(items > kind.max_value))
-        raise IdxError(f"{name}: label {items[bad]} at index {bad} is outside "
-                       f"0-{kind.max_value}")
+        raise IdxError(f"{name}: label {items[bad]} at index {bad} is outside 0-{kind.max_value}")
     return items
 
 
@@ -129,8 +140,10 @@ def gz_sha256(path, max_bytes: int, name=None) -> str:
         while chunk := stream.read(min(1 << 20, max_bytes + 1 - size)):
             size += len(chunk)
             if size > max_bytes:
-                raise IdxError(f"{name}: decompresses to more than {max_bytes} bytes, "
-                               "larger than any Fashion-MNIST file")
+                raise IdxError(
+                    f"{name}: decompresses to more than {max_bytes} bytes, "
+                    "larger than any Fashion-MNIST file"
+                )
             digest.update(chunk)
     return digest.hexdigest()
 

@@ -1,4 +1,5 @@
 """Classification metrics in plain numpy, over integer labels and class probabilities."""
+
 import numpy as np
 
 from .labels import NUM_CLASSES

@@ -7,6 +7,7 @@ vl-convert-python, so the page works wherever `-o DIR` puts it. DVC fills `{plot
 `{refresh_tag}` with str.replace (the script's own braces need no escaping); `{scripts}`, where
 DVC would put its CDN tags, is left out.
 """
+
 import argparse
 
 from . import FmnistError
@@ -47,11 +48,15 @@ def vega_bundle() -> tuple[str, str]:
     try:
         import vl_convert
     except ImportError:
-        raise FmnistError("vl-convert-python is not installed; install the pinned requirements "
-                          "(pip install -r requirements.txt)") from None
+        raise FmnistError(
+            "vl-convert-python is not installed; install the pinned requirements "
+            "(pip install -r requirements.txt)"
+        ) from None
     bundle = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)
-    versions = (f"vega {vl_convert.get_vega_version()}, vega-lite {VEGA_LITE_VERSION}, "
-                f"vega-embed {vl_convert.get_vega_embed_version()}")
+    versions = (
+        f"vega {vl_convert.get_vega_version()}, vega-lite {VEGA_LITE_VERSION}, "
+        f"vega-embed {vl_convert.get_vega_embed_version()}"
+    )
     return bundle, versions
 
 
@@ -59,8 +64,10 @@ def page_html(bundle: str, versions: str) -> str:
     # The script must neither end its <script> element early nor hold text DVC replaces.
     for forbidden in ("</script",) + PLACEHOLDERS:
         if forbidden in bundle.lower():
-            raise FmnistError(f"the vega bundle of vl-convert-python contains '{forbidden}', "
-                              "so it cannot be inlined; use the version requirements.txt pins")
+            raise FmnistError(
+                f"the vega bundle of vl-convert-python contains '{forbidden}', "
+                "so it cannot be inlined; use the version requirements.txt pins"
+            )
     return PAGE.replace("{versions}", versions).replace("BUNDLE", bundle)
 
 
@@ -74,8 +81,12 @@ def write_page(path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", nargs="?", default=DEFAULT_PATH,
-                        help=f"where to write the page (default: {DEFAULT_PATH})")
+    parser.add_argument(
+        "out",
+        nargs="?",
+        default=DEFAULT_PATH,
+        help=f"where to write the page (default: {DEFAULT_PATH})",
+    )
     args = parser.parse_args()
     write_page(args.out)
     print(f"plots_page: wrote {args.out}")

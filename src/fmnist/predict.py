@@ -5,6 +5,7 @@ Each picture is brought to what the model saw in training: grayscale, 28x28, val
 [0, 1], a light garment on a dark background (a picture with a light background is
 inverted). Best results: one garment, centred, filling most of the picture.
 """
+
 import argparse
 import warnings
 from pathlib import Path
@@ -25,12 +26,10 @@ TOP = 3
 def grayscale(image: Image.Image) -> Image.Image:
     """Any PNG or JPEG mode -> 8-bit grayscale ("L")."""
     if image.mode.startswith("I;16"):  # 16-bit grayscale PNG: convert("L") would clip, not scale
-        return Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round()
-                               .astype(np.uint8))
+        return Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         # Transparent parts shown as a viewer shows them: on white.
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"),
-                                      image.convert("RGBA"))
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
     return image.convert("L")
 
 
@@ -74,16 +73,20 @@ def load_exported_model(symbol_path, params_path):
 
     for path in (symbol_path, params_path):
         if not Path(path).is_file():
-            raise FmnistError(f"{path}: missing; make the exported model with `dvc repro "
-                              "train_gluon` or fetch it with `dvc pull`")
+            raise FmnistError(
+                f"{path}: missing; make the exported model with `dvc repro "
+                "train_gluon` or fetch it with `dvc pull`"
+            )
     try:
         with warnings.catch_warnings():
             # "Cannot decide type for ... data": it learns the type from the first batch.
             warnings.filterwarnings("ignore", "Cannot decide type", UserWarning)
             return gluon.SymbolBlock.imports(str(symbol_path), ["data"], str(params_path))
     except (OSError, mx.base.MXNetError, AssertionError, ValueError) as exc:
-        raise FmnistError(f"{symbol_path} + {params_path}: not an exported Gluon model "
-                          f"({mxnet_reason(exc)}); rerun `dvc repro train_gluon`") from None
+        raise FmnistError(
+            f"{symbol_path} + {params_path}: not an exported Gluon model "
+            f"({mxnet_reason(exc)}); rerun `dvc repro train_gluon`"
+        ) from None
 
 
 def mxnet_reason(exc: Exception) -> str:
@@ -99,6 +102,7 @@ def classify(paths, symbol_path=DEFAULT_SYMBOL, params_path=DEFAULT_PARAMS) -> n
     batch = np.stack([load_picture(path) for path in paths])
     model = load_exported_model(symbol_path, params_path)
     from mxnet import nd
+
     return nd.softmax(model(nd.array(batch))).asnumpy()
 
 
@@ -112,16 +116,22 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m fmnist.predict", description=__doc__,
-                                     formatter_class=HelpFormatter)
-    parser.add_argument("images", nargs="+", metavar="IMAGE",
-                        help="PNG or JPEG files, any size and colour")
-    parser.add_argument("--symbol", default=DEFAULT_SYMBOL,
-                        help="the exported graph (written by the train_gluon stage)")
+    parser = argparse.ArgumentParser(
+        prog="python -m fmnist.predict", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, any size and colour"
+    )
+    parser.add_argument(
+        "--symbol",
+        default=DEFAULT_SYMBOL,
+        help="the exported graph (written by the train_gluon stage)",
+    )
     parser.add_argument("--params", default=DEFAULT_PARAMS, help="the exported weights")
     args = parser.parse_args()
-    for path, probabilities in zip(args.images, classify(args.images, args.symbol,
-                                                         args.params)):
+    for path, probabilities in zip(
+        args.images, classify(args.images, args.symbol, args.params), strict=True
+    ):
         print(top_classes_line(path, probabilities))
 
 

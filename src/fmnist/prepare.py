@@ -1,14 +1,18 @@
 """IDX (.gz) -> .npy: float32 images in [0, 1] of shape (N, 784) and int32 labels."""
+
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path
+from .data import write_manifest
 from .idx import IMAGES, LABELS, IdxError, read_idx_gz
 
 SPLITS = {"train": "train", "test": "t10k"}
-RECOVERY = ("data/raw should hold the files fetch verified: restore them with "
-            "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`")
+RECOVERY = (
+    "data/raw should hold the files fetch verified: restore them with "
+    "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`"
+)
 
 
 def load_split(raw_dir, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -22,8 +26,10 @@ def load_split(raw_dir, prefix: str) -> tuple[np.ndarray, np.ndarray]:
         images = read_idx_gz(images_path, IMAGES)
         labels = read_idx_gz(labels_path, LABELS)
         if len(images) != len(labels):
-            raise IdxError(f"{images_path} holds {len(images)} images but {labels_path} "
-                           f"holds {len(labels)} labels; every image needs exactly one label")
+            raise IdxError(
+                f"{images_path} holds {len(images)} images but {labels_path} "
+                f"holds {len(labels)} labels; every image needs exactly one label"
+            )
         if len(images) == 0:
             raise IdxError(f"{images_path}: holds no images")
     except IdxError as exc:
@@ -32,11 +38,12 @@ def load_split(raw_dir, prefix: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_features(images: np.ndarray) -> np.ndarray:
-    return (images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
 def prepare(raw_dir, prepared_dir) -> dict:
-    """Write {train,test}_{x,y}.npy into prepared_dir at once; return the split sizes."""
+    """Write {train,test}_{x,y}.npy and their manifest into prepared_dir at once; return the
+    split sizes."""
     arrays = {}
     for split, prefix in SPLITS.items():
         images, labels = load_split(raw_dir, prefix)
@@ -46,4 +53,5 @@ def prepare(raw_dir, prepared_dir) -> dict:
         staging.mkdir()
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", array, allow_pickle=False)
+        write_manifest(staging)
     return {split: len(arrays[f"{split}_y"]) for split in SPLITS}

@@ -7,6 +7,7 @@ on the MXNet side in a list, and are joined and copied to the host once per epoc
 MXNet's asynchronous engine is never stalled. The per-batch losses still locate where
 training diverged.
 """
+
 import math
 import time
 from dataclasses import dataclass
@@ -31,24 +32,44 @@ class DivergenceError(FmnistError):
 
 @dataclass(frozen=True)
 class EpochStats:
-    epoch: int             # 1-based
-    loss: float            # mean training cross-entropy over the epoch
+    epoch: int  # 1-based
+    loss: float  # mean training cross-entropy over the epoch
     train_accuracy: float  # on the batches as they were trained
     test_accuracy: float
-    seconds: float         # training wall time of the epoch, without the test pass
+    seconds: float  # training wall time of the epoch, without the test pass
     samples_per_second: float
 
     def line(self) -> str:
         """The tutorial's per-epoch line, plus timing."""
-        return (f"Epoch {self.epoch}. Loss: {self.loss:.6f}, Train acc {self.train_accuracy:.6f}, "
-                f"Test acc {self.test_accuracy:.6f} ({self.seconds:.3f} s, "
-                f"{self.samples_per_second:,.0f} samples/s)")
+        return (
+            f"Epoch {self.epoch}. Loss: {self.loss:.6f}, Train acc {self.train_accuracy:.6f}, "
+            f"Test acc {self.test_accuracy:.6f} ({self.seconds:.3f} s, "
+            f"{self.samples_per_second:,.0f} samples/s)"
+        )
+
+
+# MXNet takes a learning rate as a float32 and refuses one between 0 and float32's smallest
+# normal number. The cosine schedule's last steps can get there (train.lr 1e-30 times a
+# factor of 5e-17), where a step changes nothing anyway: those become 0.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 def learning_rate(params: TrainParams, step: int, total_steps: int) -> float:
     if params.lr_schedule == "cosine":
-        return params.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+        lr = params.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+        return lr if lr >= FLOAT32_TINY else 0.0
     return params.lr
+
+
+def check_batch_size(batch_size: int, train_size: int) -> None:
+    """A batch larger than the training set would silently be the whole set: one step per
+    epoch (test accuracy 0.65 instead of 0.81 on Fashion-MNIST after 5 epochs)."""
+    if batch_size > train_size:
+        raise FmnistError(
+            f"params: train.batch_size must be at most {train_size}, the size of "
+            f"the training set, got {batch_size}; a larger batch would be the "
+            "whole set, one step per epoch"
+        )
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
@@ -72,7 +93,8 @@ def check_divergence(batch_losses: np.ndarray, first_loss: float, epoch: int, lr
             f"training diverged at epoch {epoch}, batch {batch} of {len(batch_losses)}: "
             f"its mean loss was {batch_losses[batch - 1]:.4g} (the first batch's: "
             f"{first_loss:.4g}); lower train.lr (now {lr:g}) in params.yaml, e.g. to "
-            f"{lr / 10:g}. No model was written.")
+            f"{lr / 10:g}. No model was written."
+        )
 
 
 def accuracy_of(model, x, y) -> float:
@@ -99,9 +121,11 @@ def shared_ndarray(array: np.ndarray) -> nd.NDArray:
 
 
 def train(model, data: Dataset, params: TrainParams, on_epoch=print) -> list[EpochStats]:
+    check_batch_size(params.batch_size, len(data.train_y))
     rng = np.random.RandomState(params.seed)
-    train_x, train_y, test_x, test_y = (shared_ndarray(a) for a in (
-        data.train_x, data.train_y, data.test_x, data.test_y))
+    train_x, train_y, test_x, test_y = (
+        shared_ndarray(a) for a in (data.train_x, data.train_y, data.test_x, data.test_y)
+    )
     n = len(data.train_y)
     bounds = batch_bounds(n, params.batch_size)
     # Reused every epoch: a fresh 188 MB buffer per epoch costs 0.4-0.6 s in page faults.
@@ -118,17 +142,26 @@ def train(model, data: Dataset, params: TrainParams, on_epoch=print) -> list[Epo
         nd.take(train_y, order, axis=0, out=y_epoch)
         steps_before = (epoch - 1) * len(bounds)
         losses, corrects = run_epoch(
-            model, batches,
-            lambda i: learning_rate(params, steps_before + i, params.epochs * len(bounds)))
+            model,
+            batches,
+            lambda i, done=steps_before: learning_rate(
+                params, done + i, params.epochs * len(bounds)
+            ),
+        )
         # The one host sync of the epoch: per-example losses, then correctness, in one array.
         outcome = nd.concat(*losses, *corrects, dim=0).asnumpy()
         seconds = time.perf_counter() - started
         batch_losses = batch_means(outcome[:n], bounds)
         first_loss = batch_losses[0] if first_loss is None else first_loss
         check_divergence(batch_losses, first_loss, epoch, params.lr)
-        stats = EpochStats(epoch, float(outcome[:n].astype(np.float64).mean()),
-                           float(outcome[n:].mean()), accuracy_of(model, test_x, test_y),
-                           seconds, n / seconds)
+        stats = EpochStats(
+            epoch,
+            float(outcome[:n].astype(np.float64).mean()),
+            float(outcome[n:].mean()),
+            accuracy_of(model, test_x, test_y),
+            seconds,
+            n / seconds,
+        )
         on_epoch(stats)
         history.append(stats)
     return history

@@ -2,13 +2,16 @@
 
 The launcher starts these with the DMLC_* variables set; they are not meant to be run by hand.
 """
+
 import argparse
 import ctypes
+import json
 import os
 import signal
 import sys
 
 from ..cli import run_stage
+from ..params import parse_params
 from . import DistributedError
 
 PR_SET_PDEATHSIG = 1
@@ -16,9 +19,13 @@ PR_SET_PDEATHSIG = 1
 
 def die_with_parent() -> None:
     """A launcher killed outright (SIGKILL: no chance to stop its children) must not leave a
-    job behind that waits for ever: Linux then kills this process too."""
+    job behind that waits for ever: Linux then kills this process too. On another host the
+    parent is the sshd session, which exits when the launcher's ssh ends (1-2 s later)."""
     if sys.platform == "linux":
+        parent = os.getppid()
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the line above took effect
+            os._exit(1)
 
 
 def run_scheduler_or_server(role: str) -> None:
@@ -36,17 +43,39 @@ def main() -> None:
     commands.add_parser("scheduler", help="ps-lite's scheduler (one per job)")
     commands.add_parser("server", help="a ps-lite server: sums the workers' gradients")
     worker = commands.add_parser("worker", help="train on one shard")
-    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir", "--timing"):
+    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir"):
         worker.add_argument(flag, required=True)
-    worker.add_argument("--index", type=int, required=True,
-                        help="this worker's place in the job, 0..N-1: its shard; 0 writes")
+    worker.add_argument(
+        "--index",
+        type=int,
+        required=True,
+        help="this worker's place in the job, 0..N-1: its shard; 0 writes",
+    )
+    worker.add_argument(
+        "--params",
+        required=True,
+        help="the launcher's params as JSON (this host's params.yaml is not read)",
+    )
+    worker.add_argument(
+        "--data-digest",
+        required=True,
+        help="the launcher's fmnist.data.prepared_digest: the data must match",
+    )
     args = parser.parse_args()
     if args.role != "worker":
         run_scheduler_or_server(args.role)
         return
     from .worker import run_worker  # imports mxnet: only now, as a worker
-    run_worker(args.index, args.prepared_dir, args.model, args.export_prefix, args.live_dir,
-               args.timing)
+
+    run_worker(
+        args.index,
+        parse_params(json.loads(args.params)),
+        args.data_digest,
+        args.prepared_dir,
+        args.model,
+        args.export_prefix,
+        args.live_dir,
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ A model has
 - `forward(x) -> logits`, `predict_proba(x)`, `save(path)` and `load(path)`.
 Everything else about training (epochs, batches, metrics, timing, guards) is fmnist.train.
 """
+
 import mxnet as mx
 
 # Why compiled graphs use both flags: static_alloc plans memory once; static_shape skips

@@ -1,8 +1,5 @@
 """Softmax regression with Gluon: Dense(10), SoftmaxCrossEntropyLoss, Trainer('sgd'),
 hybridized."""
-import os
-import tempfile
-from pathlib import Path
 
 import mxnet as mx
 import numpy as np
@@ -10,7 +7,7 @@ from mxnet import gluon, nd
 from mxnet.gluon import nn
 
 from .. import FmnistError
-from ..atomic import atomic_path
+from ..atomic import write_checked
 from ..labels import NUM_CLASSES, NUM_FEATURES
 from . import GRAPH_FLAGS, correct_predictions, seed_everything
 
@@ -57,11 +54,16 @@ class GluonSoftmax:
         seed_everything(train_params.seed)
         net = build_net()
         net.initialize(INITIALIZERS[model_params.init](model_params.init_scale))
-        trainer = gluon.Trainer(net.collect_params(), "sgd",
-                                {"learning_rate": train_params.lr,
-                                 "momentum": train_params.momentum,
-                                 "wd": train_params.weight_decay},
-                                kvstore=kvstore)
+        trainer = gluon.Trainer(
+            net.collect_params(),
+            "sgd",
+            {
+                "learning_rate": train_params.lr,
+                "momentum": train_params.momentum,
+                "wd": train_params.weight_decay,
+            },
+            kvstore=kvstore,
+        )
         return cls(net, trainer)
 
     def forward(self, x):
@@ -79,31 +81,44 @@ class GluonSoftmax:
         return nd.softmax(self.forward(nd.array(x))).asnumpy()
 
     def save(self, path) -> None:
-        with atomic_path(path) as tmp:
-            self.net.save_parameters(str(tmp))
+        """Into path as given (a caller stages it: fmnist.atomic); loaded back to check it."""
+        write_checked(lambda: self.net.save_parameters(str(path)), {path: read_net})
 
     def export(self, symbol_path, params_path) -> None:
-        """Symbol JSON + params, loadable without this code by gluon.SymbolBlock.imports."""
+        """Symbol JSON + params, loadable without this code by gluon.SymbolBlock.imports.
+        HybridBlock.export takes a prefix: the two paths must share one, as export_paths
+        gives them (and as fmnist.atomic's temporary names for them do)."""
+        prefix = str(symbol_path).removesuffix(EXPORT_SUFFIXES[0])
+        if str(params_path) != prefix + EXPORT_SUFFIXES[1]:
+            raise ValueError(f"{symbol_path} and {params_path} do not share an export prefix")
         self.forward(nd.zeros((1, NUM_FEATURES)))  # export needs the net's own graph built
-        # HybridBlock.export only takes a prefix: export into a private directory, then
-        # move each file into place atomically.
-        with tempfile.TemporaryDirectory(dir=Path(symbol_path).parent, prefix=".export-") as tmp:
-            self.net.export(f"{tmp}/net")
-            for written, final in zip(EXPORT_SUFFIXES, (symbol_path, params_path)):
-                with atomic_path(final) as staged:
-                    os.replace(f"{tmp}/net{written}", staged)
+        write_checked(
+            lambda: self.net.export(prefix),
+            {symbol_path: lambda p: mx.sym.load(str(p)), params_path: lambda p: nd.load(str(p))},
+        )
+
+    @staticmethod
+    def export_paths(prefix) -> tuple[str, str]:
+        """Where `--export-prefix models/gluon` puts the symbol JSON and the params."""
+        return tuple(f"{prefix}{suffix}" for suffix in EXPORT_SUFFIXES)
 
     @classmethod
     def load(cls, path) -> "GluonSoftmax":
-        net = build_net()
-        try:
-            net.load_parameters(str(path))
-        except Exception as exc:  # MXNet raises MXNetError or AssertionError on a bad file
-            raise FmnistError(f"{path}: not a Gluon parameter file for Dense(10) ({exc}); "
-                              "rerun the train_gluon stage") from None
-        return cls(net)
+        return cls(read_net(path))
 
 
-def export_paths(prefix) -> tuple[str, str]:
-    """Where `--export-prefix models/gluon` puts the symbol JSON and the params."""
-    return tuple(f"{prefix}{suffix}" for suffix in EXPORT_SUFFIXES)
+def read_net(path) -> nn.Dense:
+    try:
+        open(path, "rb").close()  # MXNet says "not a parameter file" of any path it cannot open
+    except FileNotFoundError:
+        raise FmnistError(
+            f"{path}: missing; run the train_gluon stage (dvc repro train_gluon)"
+        ) from None
+    net = build_net()
+    try:
+        net.load_parameters(str(path))
+    except Exception as exc:  # MXNet raises MXNetError or AssertionError on a bad file
+        raise FmnistError(
+            f"{path}: not a Gluon parameter file for Dense(10) ({exc}); rerun the train_gluon stage"
+        ) from None
+    return net

@@ -1,5 +1,6 @@
 """Softmax regression from scratch: a hand-written graph of MXNet operators, autograd, and
 a hand-written SGD step."""
+
 from pathlib import Path
 
 import mxnet as mx
@@ -7,7 +8,7 @@ import numpy as np
 from mxnet import nd
 
 from .. import FmnistError
-from ..atomic import atomic_path
+from ..atomic import write_checked
 from ..labels import NUM_CLASSES, NUM_FEATURES
 from . import GRAPH_FLAGS, correct_predictions, seed_everything
 
@@ -42,8 +43,9 @@ def compile_training_graph():
     (this is what Gluon's hybridize does)."""
     x, y, weight, bias = (mx.sym.var(name) for name in ("x", "y", "weight", "bias"))
     logits = linear(mx.sym, x, weight, bias)
-    graph = mx.sym.Group([cross_entropy(logits, y, F=mx.sym),
-                          correct_predictions(mx.sym, logits, y)])
+    graph = mx.sym.Group(
+        [cross_entropy(logits, y, F=mx.sym), correct_predictions(mx.sym, logits, y)]
+    )
     return nd.CachedOp(graph, flags=list(GRAPH_FLAGS.items())), graph.list_inputs()
 
 
@@ -71,8 +73,9 @@ class ScratchSoftmax:
     @classmethod
     def create(cls, model_params, train_params):
         seed_everything(train_params.seed)
-        weight = initial_weights(model_params.init, model_params.init_scale,
-                                 (NUM_CLASSES, NUM_FEATURES))
+        weight = initial_weights(
+            model_params.init, model_params.init_scale, (NUM_CLASSES, NUM_FEATURES)
+        )
         return cls(weight, nd.zeros(NUM_CLASSES), train_params.momentum, train_params.weight_decay)
 
     def forward(self, x):
@@ -85,11 +88,19 @@ class ScratchSoftmax:
 
     def step(self, lr: float, batch_size: int) -> None:
         # W <- W - lr/batch_size * grad (plus momentum / weight decay), fused and in place.
-        for i, (p, grad) in enumerate(zip((self.weight, self.bias), self.grads)):
+        for i, (p, grad) in enumerate(zip((self.weight, self.bias), self.grads, strict=True)):
             wd = self.weight_decay if i == 0 else 0.0
             if self.velocity:
-                nd.sgd_mom_update(p, grad, self.velocity[i], lr=lr, momentum=self.momentum,
-                                  wd=wd, rescale_grad=1.0 / batch_size, out=p)
+                nd.sgd_mom_update(
+                    p,
+                    grad,
+                    self.velocity[i],
+                    lr=lr,
+                    momentum=self.momentum,
+                    wd=wd,
+                    rescale_grad=1.0 / batch_size,
+                    out=p,
+                )
             else:
                 nd.sgd_update(p, grad, lr=lr, wd=wd, rescale_grad=1.0 / batch_size, out=p)
 
@@ -97,18 +108,32 @@ class ScratchSoftmax:
         return nd.softmax(self.forward(nd.array(x))).asnumpy()
 
     def save(self, path) -> None:
-        with atomic_path(path) as tmp:
-            nd.save(str(tmp), {"W": self.weight, "b": self.bias})
+        """Into path as given (a caller stages it: fmnist.atomic); loaded back to check it."""
+        write_checked(
+            lambda: nd.save(str(path), {"W": self.weight, "b": self.bias}), {path: read_arrays}
+        )
 
     @classmethod
     def load(cls, path) -> "ScratchSoftmax":
-        path = Path(path)
-        try:
-            arrays = nd.load(str(path))
-        except Exception as exc:  # MXNet raises its own MXNetError for any unreadable file
-            raise FmnistError(f"{path}: not an MXNet parameter file ({exc}); "
-                              "rerun the train_scratch stage") from None
-        shapes = {k: v.shape for k, v in arrays.items()} if isinstance(arrays, dict) else None
-        if shapes != {"W": (NUM_CLASSES, NUM_FEATURES), "b": (NUM_CLASSES,)}:
-            raise FmnistError(f"{path}: holds {shapes}, expected W (10, 784) and b (10,)")
+        arrays = read_arrays(path)
         return cls(arrays["W"], arrays["b"])
+
+
+def read_arrays(path) -> dict:
+    path = Path(path)
+    try:
+        open(path, "rb").close()  # MXNet says "not a parameter file" of any path it cannot open
+    except FileNotFoundError:
+        raise FmnistError(
+            f"{path}: missing; run the train_scratch stage (dvc repro train_scratch)"
+        ) from None
+    try:
+        arrays = nd.load(str(path))
+    except Exception as exc:  # MXNet raises its own MXNetError for any unreadable file
+        raise FmnistError(
+            f"{path}: not an MXNet parameter file ({exc}); rerun the train_scratch stage"
+        ) from None
+    shapes = {k: v.shape for k, v in arrays.items()} if isinstance(arrays, dict) else None
+    if shapes != {"W": (NUM_CLASSES, NUM_FEATURES), "b": (NUM_CLASSES,)}:
+        raise FmnistError(f"{path}: holds {shapes}, expected W (10, 784) and b (10,)")
+    return arrays
