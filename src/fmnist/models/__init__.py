@@ -11,6 +11,8 @@ Everything else about training (epochs, batches, metrics, timing, guards) is fmn
 
 import mxnet as mx
 
+from .. import FmnistError
+
 # Why compiled graphs use both flags: static_alloc plans memory once; static_shape skips
 # shape inference on every call (it redoes it only when the last, smaller batch comes).
 GRAPH_FLAGS = {"static_alloc": True, "static_shape": True}
@@ -24,3 +26,12 @@ def seed_everything(seed: int) -> None:
 def correct_predictions(F, logits, labels):
     """1.0 where argmax(logits) is the label. BlockGrad: accuracy takes no part in backward."""
     return F.BlockGrad(F.broadcast_equal(F.argmax(logits, axis=1), labels))
+
+
+def require_file(path, stage: str) -> None:
+    """MXNet says "not a parameter file" of any path it cannot open: name a missing model
+    as missing, and the stage that makes it."""
+    try:
+        open(path, "rb").close()
+    except FileNotFoundError:
+        raise FmnistError(f"{path}: missing; run the {stage} stage (dvc repro {stage})") from None

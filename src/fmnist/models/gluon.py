@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 from .. import FmnistError
 from ..atomic import write_checked
 from ..labels import NUM_CLASSES, NUM_FEATURES
-from . import GRAPH_FLAGS, correct_predictions, seed_everything
+from . import GRAPH_FLAGS, correct_predictions, require_file, seed_everything
 
 INITIALIZERS = {
     "normal": lambda scale: mx.init.Normal(sigma=scale),
@@ -108,12 +108,7 @@ class GluonSoftmax:
 
 
 def read_net(path) -> nn.Dense:
-    try:
-        open(path, "rb").close()  # MXNet says "not a parameter file" of any path it cannot open
-    except FileNotFoundError:
-        raise FmnistError(
-            f"{path}: missing; run the train_gluon stage (dvc repro train_gluon)"
-        ) from None
+    require_file(path, "train_gluon")
     net = build_net()
     try:
         net.load_parameters(str(path))

@@ -10,7 +10,7 @@ from mxnet import nd
 from .. import FmnistError
 from ..atomic import write_checked
 from ..labels import NUM_CLASSES, NUM_FEATURES
-from . import GRAPH_FLAGS, correct_predictions, seed_everything
+from . import GRAPH_FLAGS, correct_predictions, require_file, seed_everything
 
 
 def linear(F, x, weight, bias):
@@ -121,12 +121,7 @@ class ScratchSoftmax:
 
 def read_arrays(path) -> dict:
     path = Path(path)
-    try:
-        open(path, "rb").close()  # MXNet says "not a parameter file" of any path it cannot open
-    except FileNotFoundError:
-        raise FmnistError(
-            f"{path}: missing; run the train_scratch stage (dvc repro train_scratch)"
-        ) from None
+    require_file(path, "train_scratch")
     try:
         arrays = nd.load(str(path))
     except Exception as exc:  # MXNet raises its own MXNetError for any unreadable file
