@@ -1,18 +1,18 @@
 """Stage evaluate: both models on the test set -> one metrics file per metric, the rows of
 the confusion plots, and the test-set probabilities render draws from."""
 
-from fmnist.atomic import remove_stale_temporaries, staged_outputs
-from fmnist.cli import run_stage, stage_parser
-from fmnist.data import load_prepared
-from fmnist.evaluate import (
-    load_models,
+from fmnist.guards.atomic import remove_stale_temporaries, staged_outputs
+from fmnist.guards.stage_runner import run_stage, stage_parser
+from fmnist.model_files import load_models, predict_all
+from fmnist.params import load_params
+from fmnist.prepared import load_prepared
+from fmnist.results import (
+    load_histories,
     metric_files,
-    predict_all,
+    save_probabilities,
     write_metric_files,
     write_predicted_classes,
 )
-from fmnist.params import load_params
-from fmnist.results import load_histories, save_probabilities
 
 FLAGS = {
     "--prepared-dir": ("DIR", "preprocess's .npy arrays (the test set is evaluated)"),

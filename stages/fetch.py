@@ -1,8 +1,8 @@
 """Stage fetch: the four Fashion-MNIST .gz files from the first good mirror into data/raw."""
 
-from fmnist.atomic import remove_stale_temporaries
-from fmnist.cli import run_stage, stage_parser
-from fmnist.fetch import fetch
+from fmnist.download import fetch
+from fmnist.guards.atomic import remove_stale_temporaries
+from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.params import load_params
 
 

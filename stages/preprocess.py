@@ -1,9 +1,9 @@
 """Stage preprocess: IDX .gz files -> float32 (N, 784) images in [0, 1] and int32 labels (.npy)."""
 
-from fmnist.atomic import remove_stale_temporaries
-from fmnist.cli import run_stage, stage_parser
+from fmnist.guards.atomic import remove_stale_temporaries
+from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.params import load_params
-from fmnist.prepare import prepare
+from fmnist.prepared import prepare
 
 
 def main() -> None:

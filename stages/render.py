@@ -2,11 +2,11 @@
 curves and the confusion matrices. Reads evaluate's saved probabilities, not the models."""
 
 from fmnist import figures
-from fmnist.atomic import remove_stale_temporaries, staged_outputs
-from fmnist.cli import run_stage, stage_parser
-from fmnist.data import load_prepared
+from fmnist.guards.atomic import remove_stale_temporaries, staged_outputs
+from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.metrics import confidently_wrong
 from fmnist.params import load_params
+from fmnist.prepared import load_prepared
 from fmnist.results import confusion_matrices, load_histories, load_probabilities
 
 FIRST_TEST = slice(0, 9)

@@ -7,9 +7,9 @@ gluon.kvstore: dist_sync trains with gluon.workers processes on MXNet's paramete
 import sys
 
 from fmnist import FmnistError
-from fmnist.atomic import remove_stale_temporaries
-from fmnist.cli import run_stage, stage_parser
 from fmnist.distributed import check_hosts
+from fmnist.guards.atomic import remove_stale_temporaries
+from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.params import load_params
 
 
@@ -51,8 +51,8 @@ def main() -> None:
             f"gluon.workers is {params.gluon.workers} but gluon.kvstore is local "
             "(one process); set gluon.kvstore: dist_sync, or gluon.workers: 1"
         )
-    from fmnist.models.gluon import GluonSoftmax
-    from fmnist.stage_train import run_training
+    from fmnist.lesson.gluon import GluonSoftmax
+    from fmnist.training_stage import run_training
 
     model = GluonSoftmax.create(params.gluon, params.train)
     run_training(

@@ -1,10 +1,10 @@
 """Stage train_scratch: softmax regression with mxnet.nd + autograd, from scratch."""
 
-from fmnist.atomic import remove_stale_temporaries
-from fmnist.cli import run_stage, stage_parser
-from fmnist.models.scratch import ScratchSoftmax
+from fmnist.guards.atomic import remove_stale_temporaries
+from fmnist.guards.stage_runner import run_stage, stage_parser
+from fmnist.lesson.scratch import ScratchSoftmax
 from fmnist.params import load_params
-from fmnist.stage_train import run_training
+from fmnist.training_stage import run_training
 
 
 def main() -> None:

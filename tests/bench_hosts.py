@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from conftest import PROJECT, REAL_DATA
-from fmnist.prepare import prepare
+from fmnist.prepared import prepare
 from hosts import ssh_hosts
 from test_distributed import start_stage, workspace
 

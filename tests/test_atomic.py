@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import PROJECT
-from fmnist.atomic import TEMP_GLOB, atomic_path, stop_signals_held, write_text_atomic
+from fmnist.guards.atomic import TEMP_GLOB, atomic_path, stop_signals_held, write_text_atomic
 
 
 def leftovers(directory):
@@ -63,8 +63,8 @@ def test_a_stop_signal_in_a_held_block_acts_when_the_block_ends():
 # A stage that is stopped while it writes its output.
 STAGE = """
 import sys, time
-from fmnist.atomic import atomic_path
-from fmnist.cli import run_stage
+from fmnist.guards.atomic import atomic_path
+from fmnist.guards.stage_runner import run_stage
 from fmnist import FmnistError
 
 def main():

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from conftest import small_project_at
-from fmnist.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
-from fmnist.models.gluon import GluonSoftmax
+from fmnist.guards.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
+from fmnist.lesson.gluon import GluonSoftmax
 
 OUTPUTS = ("models/scratch.params", "dvclive/scratch")
 PAUSE_S = 1.0  # between the two renames: the window the signal is sent in

@@ -1,4 +1,4 @@
-"""Prepared data is checked where every stage reads it (fmnist.data.load_prepared): dtypes,
+"""Prepared data is checked where every stage reads it (fmnist.prepared.load_prepared): dtypes,
 labels 0-9, features in [0, 1]; one line naming the file and what to do."""
 
 import re
@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from fmnist import FmnistError
-from fmnist.data import load_prepared
-from fmnist.prepare import prepare
+from fmnist.prepared import load_prepared, prepare
 
 RERUN = "; rerun the preprocess stage \\(dvc repro -f preprocess\\)$"
 

@@ -17,15 +17,21 @@ import pytest
 import yaml
 
 from conftest import PROJECT, REAL_DATA, TEST_PARAMS
-from fmnist.data import load_prepared, prepared_digest, write_manifest
 from fmnist.distributed import DistributedError, check_hosts, per_worker_batch_size
 from fmnist.distributed.launcher import plan_nodes, run_job
 from fmnist.distributed.ssh import SSH_OPTIONS, Route, remote_command, ssh_argv
 from fmnist.distributed.worker import shard
-from fmnist.models.gluon import GluonSoftmax
+from fmnist.lesson.gluon import GluonSoftmax
+from fmnist.lesson.training import train
 from fmnist.params import params_json, parse_params
-from fmnist.prepare import SPLITS, load_split, to_features
-from fmnist.train import train
+from fmnist.prepared import (
+    SPLITS,
+    load_prepared,
+    load_split,
+    prepared_digest,
+    to_features,
+    write_manifest,
+)
 
 STAGE_FLAGS = [
     "--prepared-dir",

@@ -246,14 +246,14 @@ def test_commands_and_paths_are_read_from_code_blocks_prose_and_links():
         "data/prepared/train_x.npy",
         "metrics",
         "metrics/log_loss.json",
-        "src/fmnist/cli.py",
+        "src/fmnist/guards/stage_runner.py",
     }
     assert missing_paths(
         {
             "data/prepared/{train,test}_x.npy",
             "metrics/<metric>.json",
             "data/",
-            "fmnist/cli.py",
+            "fmnist/guards/stage_runner.py",
             "fmnist/gone.py",
         },
         present,

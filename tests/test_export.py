@@ -6,10 +6,10 @@ import pytest
 from mxnet import gluon, nd
 
 from conftest import LOCAL_GLUON, synthetic_split
-from fmnist.data import Dataset
-from fmnist.models.gluon import GluonSoftmax
+from fmnist.lesson.gluon import GluonSoftmax
+from fmnist.lesson.training import train
 from fmnist.params import TrainParams
-from fmnist.train import train
+from fmnist.prepared import Dataset
 
 TRAIN = TrainParams(
     batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=7

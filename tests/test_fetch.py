@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_split
-from fmnist.fetch import FetchError, fetch
+from fmnist.download import FetchError, fetch
 from fmnist.idx import encode_labels
 from fmnist.params import DATA_FILES, FetchParams
 

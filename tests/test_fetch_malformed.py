@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fmnist.fetch import fetch
+from fmnist.download import fetch
 from fmnist.params import FetchParams
 from test_fetch import (  # noqa: F401 (fixtures, see pyproject.toml)
     FILES,

@@ -12,7 +12,7 @@ from matplotlib.text import Text
 
 from conftest import LOCAL_GLUON, synthetic_split
 from fmnist import figures
-from fmnist.labels import CLASS_NAMES
+from fmnist.lesson.fashion_mnist import CLASS_NAMES
 from fmnist.metrics import confusion_matrix
 from fmnist.params import TrainParams
 

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from conftest import AS_ROOT, Mounts, small_project_at
-from fmnist.atomic import TEMP_GLOB, staged_outputs
-from fmnist.models.gluon import GluonSoftmax
-from fmnist.models.scratch import ScratchSoftmax
+from fmnist.guards.atomic import TEMP_GLOB, staged_outputs
+from fmnist.lesson.gluon import GluonSoftmax
+from fmnist.lesson.scratch import ScratchSoftmax
 from test_models import GLUON, SCRATCH, TRAIN
 
 pytestmark = AS_ROOT

@@ -10,7 +10,7 @@ import threading
 import psutil
 
 from conftest import VENV_BIN
-from fmnist.atomic import TEMP_GLOB
+from fmnist.guards.atomic import TEMP_GLOB
 
 STAGE_SCRIPT = "stages/train_scratch.py"
 OUTPUTS = ("models/scratch.params", "dvclive/scratch")

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from fmnist import FmnistError
-from fmnist.atomic import atomic_path
-from fmnist.evaluate import class_key, metric_files, write_metric_files, write_predicted_classes
-from fmnist.labels import CLASS_NAMES
+from fmnist.guards.atomic import atomic_path
+from fmnist.lesson.fashion_mnist import CLASS_NAMES
 from fmnist.metrics import (
     agreement,
     confidently_wrong,
@@ -18,7 +17,15 @@ from fmnist.metrics import (
     per_class_accuracy,
     summarize,
 )
-from fmnist.results import load_histories, load_probabilities, save_probabilities
+from fmnist.results import (
+    class_key,
+    load_histories,
+    load_probabilities,
+    metric_files,
+    save_probabilities,
+    write_metric_files,
+    write_predicted_classes,
+)
 
 # Three classes, six images: class 0 always right, class 1 half wrong (as 0), class 2 never
 # predicted (both its images predicted 1).

@@ -3,8 +3,8 @@ import pytest
 from mxnet import autograd, gluon, nd
 
 from conftest import LOCAL_GLUON
-from fmnist.models.gluon import GluonSoftmax
-from fmnist.models.scratch import ScratchSoftmax, cross_entropy, naive_cross_entropy
+from fmnist.lesson.gluon import GluonSoftmax
+from fmnist.lesson.scratch import ScratchSoftmax, cross_entropy, naive_cross_entropy
 from fmnist.params import ScratchParams, TrainParams
 
 TRAIN = TrainParams(

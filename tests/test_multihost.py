@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import write_dataset
-from fmnist.prepare import prepare
+from fmnist.prepared import prepare
 from hosts import LIMIT_S, missing_tools, ssh_hosts
 from test_distributed import DIGEST, read_until, start_stage, workspace
 

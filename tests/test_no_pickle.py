@@ -85,8 +85,7 @@ def test_a_pickled_array_in_data_prepared_is_refused_not_run(small_dataset, tmp_
     import numpy.lib.format
 
     from fmnist import FmnistError
-    from fmnist.data import load_prepared
-    from fmnist.prepare import prepare
+    from fmnist.prepared import load_prepared, prepare
 
     prepared = tmp_path / "prepared"
     prepare(small_dataset[0], prepared)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import AS_ROOT, small_project_at
-from fmnist.atomic import TEMP_GLOB
+from fmnist.guards.atomic import TEMP_GLOB
 
 pytestmark = AS_ROOT
 RERUN = "run the stage again (dvc repro)"

@@ -30,10 +30,11 @@ from mxnet import autograd, nd
 from fmnist import FmnistError
 from fmnist.distributed import check_hosts, per_worker_batch_size
 from fmnist.distributed.ssh import ssh_argv
-from fmnist.fetch import fetch_file
-from fmnist.models import seed_everything
-from fmnist.models.gluon import GluonSoftmax
-from fmnist.models.scratch import ScratchSoftmax
+from fmnist.download import fetch_file
+from fmnist.lesson.gluon import GluonSoftmax
+from fmnist.lesson.graph import seed_everything
+from fmnist.lesson.scratch import ScratchSoftmax
+from fmnist.lesson.training import batch_bounds, check_batch_size, learning_rate
 from fmnist.params import (
     DATA_FILES,
     RULES,
@@ -43,7 +44,6 @@ from fmnist.params import (
     params_json,
     parse_params,
 )
-from fmnist.train import batch_bounds, check_batch_size, learning_rate
 
 # Fashion-MNIST's training set; the batch checks are also run against the small test sets.
 TRAIN_SIZES = (60_000, 300)

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from fmnist.atomic import TEMP_GLOB
+from fmnist.guards.atomic import TEMP_GLOB
 
 STAGES = ("fetch", "preprocess", "train_scratch", "train_gluon", "evaluate", "render")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

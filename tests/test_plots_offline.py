@@ -16,8 +16,8 @@ from dvc_render.vega_templates import ConfusionTemplate
 
 from conftest import PROJECT
 from fmnist import FmnistError
-from fmnist.atomic import TEMP_GLOB
-from fmnist.labels import CLASS_NAMES
+from fmnist.guards.atomic import TEMP_GLOB
+from fmnist.lesson.fashion_mnist import CLASS_NAMES
 from fmnist.plots_page import page_html
 
 CHARTS = (

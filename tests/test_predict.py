@@ -11,8 +11,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fmnist.labels import CLASS_NAMES
-from fmnist.predict import classify, has_light_background, load_picture, to_model_input
+from fmnist.lesson.fashion_mnist import CLASS_NAMES
+from fmnist.pictures import has_light_background, load_picture, to_model_input
+from fmnist.predict import classify
 
 LINE = re.compile(
     r"^(?P<path>.+): "

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_split
-from fmnist.atomic import TEMP_GLOB
+from fmnist.guards.atomic import TEMP_GLOB
 from fmnist.idx import IdxError, encode_images, encode_labels, write_gz
-from fmnist.prepare import prepare
+from fmnist.prepared import prepare
 
 
 @pytest.fixture

@@ -95,9 +95,9 @@ def test_deps_list_exactly_the_modules_the_stage_runs(stage):
 
 def test_closure_follows_lazy_imports_and_processes():
     evaluate = import_closure(PROJECT / "stages/evaluate.py")
-    assert SRC / "fmnist/models/gluon.py" in evaluate  # imported inside load_models
+    assert SRC / "fmnist/lesson/gluon.py" in evaluate  # imported inside load_models
     render = import_closure(PROJECT / "stages/render.py")
-    assert SRC / "fmnist/models/gluon.py" not in render
+    assert SRC / "fmnist/lesson/gluon.py" not in render
     gluon = import_closure(PROJECT / "stages/train_gluon.py")
     assert SRC / "fmnist/distributed/worker.py" in gluon  # run by the launcher with -m
 
@@ -112,12 +112,12 @@ def test_a_change_to_a_module_makes_exactly_its_importers_stale(small_project):
     project = small_project
     project.dvc("repro")
     assert stale_stages(project) == set()
-    with open(project.root / "src/fmnist/data.py", "a") as module:
+    with open(project.root / "src/fmnist/prepared.py", "a") as module:
         module.write("# a comment is a change DVC must see\n")
     importers = {
         stage
         for stage, spec in STAGES.items()
-        if SRC / "fmnist/data.py" in import_closure(PROJECT / spec["cmd"].split()[1])
+        if SRC / "fmnist/prepared.py" in import_closure(PROJECT / spec["cmd"].split()[1])
     }
     assert importers == {"preprocess", "train_scratch", "train_gluon", "evaluate", "render"}
     assert stale_stages(project) == importers

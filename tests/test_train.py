@@ -15,11 +15,11 @@ import yaml
 
 from conftest import LOCAL_GLUON, PROJECT, synthetic_split
 from fmnist import FmnistError
-from fmnist.data import Dataset, write_manifest
-from fmnist.models.gluon import GluonSoftmax
-from fmnist.models.scratch import ScratchSoftmax
+from fmnist.lesson.gluon import GluonSoftmax
+from fmnist.lesson.scratch import ScratchSoftmax
+from fmnist.lesson.training import DivergenceError, check_divergence, train
 from fmnist.params import ScratchParams, TrainParams
-from fmnist.train import DivergenceError, check_divergence, train
+from fmnist.prepared import Dataset, write_manifest
 from test_distributed import STAGE_FLAGS
 
 TRAIN = TrainParams(

@@ -1,9 +1,12 @@
-"""Fashion-MNIST softmax regression with MXNet, as a DVC pipeline."""
+"""Fashion-MNIST softmax regression with MXNet, as a DVC pipeline.
 
-from .isa import cap_instruction_sets
+Three parts: the lesson (fmnist.lesson: the two models and the training loop, as the
+tutorial writes them), the guards (fmnist.guards) and the pipeline (the other modules, which
+use both)."""
 
-cap_instruction_sets()  # before any import of mxnet or numpy: see fmnist.isa
+from .guards import FmnistError
+from .guards.cpu import cap_instruction_sets
 
+cap_instruction_sets()  # before any import of mxnet or numpy: see fmnist.guards.cpu
 
-class FmnistError(Exception):
-    """An error the user can fix; stages print its message without a traceback."""
+__all__ = ["FmnistError"]

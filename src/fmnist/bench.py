@@ -2,7 +2,7 @@
 - the tutorial's loop as the tutorial writes it: Gluon's FashionMNIST dataset applying
   `transform` to each item, DataLoader(batch 256, shuffle=True), W ~ N(0, 1), naive
   softmax, and a host sync (`.asscalar()`) on every batch;
-- this pipeline's loop (fmnist.train) for both models;
+- this pipeline's loop (fmnist.lesson.training) for both models;
 - numpy computing the forward pass and gradient over the same batches, already gathered:
   the near-hardware bound on this machine.
 Prints a table of per-epoch medians; the last line is the summary for the Gluon model.
@@ -21,13 +21,12 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon, nd
 
-from .data import Dataset
-from .labels import IMAGE_SIDE, NUM_CLASSES, NUM_FEATURES
-from .models.gluon import GluonSoftmax
-from .models.scratch import ScratchSoftmax, naive_cross_entropy
+from .lesson.fashion_mnist import IMAGE_SIDE, NUM_CLASSES, NUM_FEATURES
+from .lesson.gluon import GluonSoftmax
+from .lesson.scratch import ScratchSoftmax, naive_cross_entropy
+from .lesson.training import batch_bounds, train
 from .params import load_params
-from .prepare import SPLITS, load_split, to_features
-from .train import batch_bounds, train
+from .prepared import SPLITS, Dataset, load_split, to_features
 
 DATASET_DIR = "/usr/share/datasets/fashion-mnist"
 

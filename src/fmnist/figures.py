@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.transforms import ScaledTranslation  # noqa: E402
 
-from .labels import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
+from .lesson.fashion_mnist import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
 
 WRONG_COLOR = "tab:red"
 # Solid under dashed: when both models give the same numbers, both lines stay visible.

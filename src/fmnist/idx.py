@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import FmnistError
-from .labels import IMAGE_SIDE, NUM_CLASSES
+from .lesson.fashion_mnist import IMAGE_SIDE, NUM_CLASSES
 
 MAX_ITEMS = 60_000  # the training split; no Fashion-MNIST file holds more
 

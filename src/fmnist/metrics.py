@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .labels import NUM_CLASSES
+from .lesson.fashion_mnist import NUM_CLASSES
 
 
 def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, k: int = NUM_CLASSES) -> np.ndarray:

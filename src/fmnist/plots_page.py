@@ -11,8 +11,8 @@ DVC would put its CDN tags, is left out.
 import argparse
 
 from . import FmnistError
-from .atomic import write_text_atomic
-from .cli import run_stage
+from .guards.atomic import write_text_atomic
+from .guards.stage_runner import run_stage
 
 # Relative to the project root; .dvc/config names it relative to .dvc/ (plots_page.html).
 DEFAULT_PATH = ".dvc/plots_page.html"

@@ -11,59 +11,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from . import FmnistError
-from .cli import run_stage
-from .labels import CLASS_NAMES, IMAGE_SIDE, NUM_FEATURES
+from .guards.stage_runner import run_stage
+from .lesson.fashion_mnist import CLASS_NAMES
+from .pictures import load_picture
 
 DEFAULT_SYMBOL = "models/gluon-export/gluon-symbol.json"
 DEFAULT_PARAMS = "models/gluon-export/gluon-0000.params"
-FORMATS = ("PNG", "JPEG")
 TOP = 3
-
-
-def grayscale(image: Image.Image) -> Image.Image:
-    """Any PNG or JPEG mode -> 8-bit grayscale ("L")."""
-    if image.mode.startswith("I;16"):  # 16-bit grayscale PNG: convert("L") would clip, not scale
-        return Image.fromarray((np.asarray(image, dtype=np.float64) / 257).round().astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        # Transparent parts shown as a viewer shows them: on white.
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-    return image.convert("L")
-
-
-def has_light_background(gray: Image.Image) -> bool:
-    """The frame of a picture of one garment is background; the garment is in the middle.
-    Its median (robust to a garment touching an edge) says whether the background is light,
-    as in product photos, or dark, as in Fashion-MNIST."""
-    pixels = np.asarray(gray)
-    frame = np.concatenate([pixels[0], pixels[-1], pixels[1:-1, 0], pixels[1:-1, -1]])
-    return float(np.median(frame)) > 127.5
-
-
-def to_model_input(image: Image.Image) -> np.ndarray:
-    """float32 (784,) in [0, 1]: a light garment on black, the longer side 28 pixels, centred."""
-    gray = grayscale(ImageOps.exif_transpose(image))  # phone photos store their rotation
-    if has_light_background(gray):
-        gray = ImageOps.invert(gray)
-    # BOX: each output pixel is the mean of the pixels it covers (no ringing when shrinking).
-    # A 28x28 picture is left as it is.
-    fitted = ImageOps.contain(gray, (IMAGE_SIDE, IMAGE_SIDE), method=Image.Resampling.BOX)
-    square = Image.new("L", (IMAGE_SIDE, IMAGE_SIDE), 0)  # pad the shorter side with black
-    square.paste(fitted, ((IMAGE_SIDE - fitted.width) // 2, (IMAGE_SIDE - fitted.height) // 2))
-    return (np.asarray(square, dtype=np.float32) / np.float32(255)).reshape(NUM_FEATURES)
-
-
-def load_picture(path) -> np.ndarray:
-    try:
-        with Image.open(path, formats=FORMATS) as image:
-            image.load()
-            return to_model_input(image)
-    except FileNotFoundError:
-        raise FmnistError(f"{path}: no such file") from None
-    except (OSError, Image.DecompressionBombError) as exc:  # not an image, truncated, a dir
-        raise FmnistError(f"{path}: not a readable PNG or JPEG image ({exc})") from None
 
 
 def load_exported_model(symbol_path, params_path):

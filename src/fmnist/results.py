@@ -1,15 +1,27 @@
-"""The files the evaluate and render stages share: the test-set probabilities evaluate saves,
-and the training histories (DVCLive directories, written by fmnist.tracking) both read.
+"""The files of results: what evaluate writes (one file per metric, the predicted classes,
+the test-set probabilities) and what evaluate and render read back (those probabilities and
+the training histories, DVCLive directories written by fmnist.training_stage). Nothing here
+loads a model, so render does not depend on MXNet.
 
-A module of its own so that render depends only on these readers, not on model loading."""
+Metrics are written one file per metric, each holding {"scratch": value, "gluon": value}.
+`dvc metrics show` prints one row per file and one column per key, so this layout gives a
+narrow table with the two models in adjacent columns; one nested file per run gave a
+single row ~30 columns wide.
 
+The ten per-class accuracies go into one file, per_class_accuracy.json, that dvc.yaml does
+not declare as a metric: declared, it would add 20 columns to `dvc metrics show` and
+`dvc exp show`. `dvc metrics diff --targets metrics/per_class_accuracy.json` compares it,
+in label order (its keys sort that way, and DVC sorts the keys within a file).
+"""
+
+import json
 from pathlib import Path
 
 import numpy as np
 
 from . import FmnistError
-from .labels import NUM_CLASSES
-from .metrics import confusion_matrix
+from .lesson.fashion_mnist import CLASS_NAMES, NUM_CLASSES
+from .metrics import agreement, confusion_matrix, summarize
 
 MODELS = ("scratch", "gluon")
 
@@ -70,3 +82,53 @@ def load_probabilities(probabilities_dir, num_images: int) -> dict:
 
 def confusion_matrices(actual: np.ndarray, probas: dict) -> dict:
     return {name: confusion_matrix(actual, proba.argmax(axis=1)) for name, proba in probas.items()}
+
+
+# In the order `dvc metrics show` should list them (dvc.yaml names the files in this order).
+HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
+
+
+def class_key(label: int) -> str:
+    """'0_T-shirt-top', '9_Ankle_boot': the label keeps Zalando's order when sorted, and
+    without '/' and ' ' the key reads as one word in DVC's tables and column names."""
+    return f"{label}_" + CLASS_NAMES[label].replace("/", "-").replace(" ", "_")
+
+
+def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
+    """{file name under the metrics directory: its content}: {model: value} per headline
+    metric, {class: {model: value}} in per_class_accuracy.json, and agreement.json.
+
+    train_accuracy and train_loss are the last epoch's, from the training history."""
+    per_model = {name: summarize(actual, proba) for name, proba in probas.items()}
+    for name, history in histories.items():
+        per_model[name]["train_accuracy"] = history["train_accuracy"][-1]
+        per_model[name]["train_loss"] = history["loss"][-1]
+    files = {f"{key}.json": {name: m[key] for name, m in per_model.items()} for key in HEADLINE}
+    files["per_class_accuracy.json"] = {
+        class_key(label): {name: m["per_class_accuracy"][label] for name, m in per_model.items()}
+        for label in range(NUM_CLASSES)
+    }
+    predicted = [probas[name].argmax(axis=1) for name in MODELS]
+    files["agreement.json"] = {"agreement": agreement(*predicted)}
+    return files
+
+
+def write_metric_files(files: dict, metrics_dir) -> None:
+    """A new directory (the stage stages it whole, so no file of an older run survives)."""
+    for name, values in files.items():
+        path = Path(metrics_dir) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2) + "\n")
+
+
+def write_predicted_classes(actual: np.ndarray, probas: dict, out_dir) -> None:
+    """<model>.csv: one row (actual, predicted) per test image, class names as values; the
+    confusion template (.dvc/plots/confusion_label_order.json, DVC's `confusion` with the
+    classes in label order) counts the rows."""
+    Path(out_dir).mkdir()
+    for name, proba in probas.items():
+        rows = (
+            f"{CLASS_NAMES[a]},{CLASS_NAMES[p]}"
+            for a, p in zip(actual, proba.argmax(axis=1), strict=True)
+        )
+        (Path(out_dir) / f"{name}.csv").write_text("actual,predicted\n" + "\n".join(rows) + "\n")

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-from ..cli import run_stage
+from ..guards.stage_runner import run_stage
 from ..params import parse_params
 from . import DistributedError
 
@@ -59,7 +59,7 @@ def main() -> None:
     worker.add_argument(
         "--data-digest",
         required=True,
-        help="the launcher's fmnist.data.prepared_digest: the data must match",
+        help="the launcher's fmnist.prepared.prepared_digest: the data must match",
     )
     args = parser.parse_args()
     if args.role != "worker":

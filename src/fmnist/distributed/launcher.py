@@ -33,14 +33,16 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..data import prepared_digest
 from ..params import Params, params_json
+from ..prepared import prepared_digest
 from . import DistributedError, per_worker_batch_size
 from .ssh import Route, probe_host, remote_command, ssh_argv
 
 LOOPBACK = "127.0.0.1"
 DIGEST_LINE = re.compile(r"final weights sha256 ([0-9a-f]{64})")
-ERROR_LINE = re.compile(r"^train_gluon \w+: error: ")  # fmnist.cli's one line of a failure
+ERROR_LINE = re.compile(
+    r"^train_gluon \w+: error: "
+)  # fmnist.guards.stage_runner's one line of a failure
 STOP_GRACE_S = 3.0  # SIGTERM first; what still runs after this gets SIGKILL
 # Workers leave their last step together (it waits for every worker's push), so all report
 # their weights within moments; one done this long before another has not made its steps.

@@ -14,11 +14,11 @@ import hashlib
 import mxnet as mx
 from mxnet import nd
 
-from ..data import Dataset, load_prepared, prepared_digest
-from ..models.gluon import GluonSoftmax
+from ..lesson.gluon import GluonSoftmax
+from ..lesson.training import check_batch_size, train
 from ..params import Params
-from ..stage_train import write_outputs
-from ..train import check_batch_size, train
+from ..prepared import Dataset, load_prepared, prepared_digest
+from ..training_stage import write_outputs
 from . import DistributedError, per_worker_batch_size
 
 

@@ -1,12 +1,16 @@
-"""The body of both training stages: train, then write the model and its history.
+"""The body of both training stages: train, then write the model and its history (a DVCLive
+directory: metrics.json + per-epoch .tsv series).
 
 Wall times are printed on every epoch line but written to no output: a tracked file that
-held them would change on every run, and `make bench` is where speed is measured."""
+held them would change on every run, and `make bench` is where speed is measured.
+dvcyaml=None: DVCLive must not rewrite dvc.yaml, whose metrics and plots sections are written
+by hand."""
 
-from .atomic import staged_outputs
-from .data import load_prepared
-from .tracking import write_history
-from .train import train
+from dvclive import Live
+
+from .guards.atomic import staged_outputs
+from .lesson.training import train
+from .prepared import load_prepared
 
 
 def write_outputs(model, history, model_path, live_dir, export_prefix=None):
@@ -28,3 +32,15 @@ def run_training(
     # Outputs are written only after training finished: a diverged or interrupted run
     # leaves nothing behind.
     write_outputs(model, history, model_path, live_dir, export_prefix)
+
+
+def write_history(history, live_dir) -> None:
+    """Into live_dir as given; the caller stages it (fmnist.guards.atomic)."""
+    live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None)
+    for stats in history:
+        live.step = stats.epoch
+        live.log_metric("loss", stats.loss)
+        live.log_metric("train_accuracy", stats.train_accuracy)
+        live.log_metric("test_accuracy", stats.test_accuracy)
+        live.next_step()
+    live.end()

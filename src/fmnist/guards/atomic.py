@@ -14,7 +14,7 @@ fails, even one of the renames, the temporary paths are removed and every final 
 as it was.
 Python's writes raise on any failure, a full disk too; MXNet's writers do not, so the files
 they write go through write_checked, which loads them back. An OSError leaves here naming
-the final path, for fmnist.cli to report.
+the final path, for fmnist.guards.stage_runner to report.
 """
 
 import contextlib
@@ -39,7 +39,9 @@ PAUSE_VARIABLE = "FMNIST_TEST_PAUSE_BETWEEN_RENAMES_S"
 # is taken for a full disk; the files MXNet writes here are 31 KB.
 FULL_BELOW_BYTES = 1 << 20
 
-committed: list[str] = []  # outputs renamed into place so far; fmnist.cli tells the user
+committed: list[
+    str
+] = []  # outputs renamed into place so far; fmnist.guards.stage_runner tells the user
 
 
 def temp_path(final: Path, pid: int | None = None) -> Path:

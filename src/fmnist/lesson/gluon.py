@@ -7,9 +7,9 @@ from mxnet import gluon, nd
 from mxnet.gluon import nn
 
 from .. import FmnistError
-from ..atomic import write_checked
-from ..labels import NUM_CLASSES, NUM_FEATURES
-from . import GRAPH_FLAGS, correct_predictions, require_file, seed_everything
+from ..guards.atomic import write_checked
+from .fashion_mnist import NUM_CLASSES, NUM_FEATURES
+from .graph import GRAPH_FLAGS, correct_predictions, require_file, seed_everything
 
 INITIALIZERS = {
     "normal": lambda scale: mx.init.Normal(sigma=scale),
@@ -81,13 +81,13 @@ class GluonSoftmax:
         return nd.softmax(self.forward(nd.array(x))).asnumpy()
 
     def save(self, path) -> None:
-        """Into path as given (a caller stages it: fmnist.atomic); loaded back to check it."""
+        """Into path as given (the caller stages it); loaded back to check it."""
         write_checked(lambda: self.net.save_parameters(str(path)), {path: read_net})
 
     def export(self, symbol_path, params_path) -> None:
         """Symbol JSON + params, loadable without this code by gluon.SymbolBlock.imports.
         HybridBlock.export takes a prefix: the two paths must share one, as export_paths
-        gives them (and as fmnist.atomic's temporary names for them do)."""
+        gives them (and as fmnist.guards.atomic's temporary names for them do)."""
         prefix = str(symbol_path).removesuffix(EXPORT_SUFFIXES[0])
         if str(params_path) != prefix + EXPORT_SUFFIXES[1]:
             raise ValueError(f"{symbol_path} and {params_path} do not share an export prefix")

@@ -8,9 +8,9 @@ import numpy as np
 from mxnet import nd
 
 from .. import FmnistError
-from ..atomic import write_checked
-from ..labels import NUM_CLASSES, NUM_FEATURES
-from . import GRAPH_FLAGS, correct_predictions, require_file, seed_everything
+from ..guards.atomic import write_checked
+from .fashion_mnist import NUM_CLASSES, NUM_FEATURES
+from .graph import GRAPH_FLAGS, correct_predictions, require_file, seed_everything
 
 
 def linear(F, x, weight, bias):
@@ -108,7 +108,7 @@ class ScratchSoftmax:
         return nd.softmax(self.forward(nd.array(x))).asnumpy()
 
     def save(self, path) -> None:
-        """Into path as given (a caller stages it: fmnist.atomic); loaded back to check it."""
+        """Into path as given (the caller stages it); loaded back to check it."""
         write_checked(
             lambda: nd.save(str(path), {"W": self.weight, "b": self.bias}), {path: read_arrays}
         )

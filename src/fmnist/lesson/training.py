@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from mxnet import autograd, nd
 
-from . import FmnistError
-from .data import Dataset
-from .params import TrainParams
+from .. import FmnistError
+from ..params import TrainParams
+from ..prepared import Dataset
 
 # With a stable loss, softmax regression does not overflow when the learning rate is far too
 # high: the loss grows in proportion to it instead (lr 1000 gives batch losses ~1e4 on

@@ -1,7 +1,7 @@
 """What every stage script shares: one clear line instead of a traceback (for the project's
 own errors and for the operating system's: a full disk, a read-only or immutable file, a
 missing directory), and SIGINT, SIGTERM and SIGHUP turned into an exception, so that the
-temporary files of fmnist.atomic are removed on the way out and no output is left
+temporary files of fmnist.guards.atomic are removed on the way out and no output is left
 half-written."""
 
 import argparse
@@ -15,7 +15,7 @@ import sys
 import textwrap
 
 from . import FmnistError, atomic
-from .isa import cpu_flags, missing_isa_warning
+from .cpu import cpu_flags, missing_isa_warning
 
 STOP_SIGNALS = atomic.STOP_SIGNALS
 RERUN = "run the stage again (dvc repro)"

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from . import FmnistError
-from .atomic import atomic_path
+from .guards.atomic import atomic_path
 from .idx import IdxError, gz_sha256, kind_of
 from .params import DATA_FILES, FetchParams, mirror_kind, mirror_problem
 
@@ -41,7 +41,7 @@ class FetchError(FmnistError):
 class LocalWriteError(Exception):
     """Writing a fetched file here failed (a full disk): the fault is local, not the mirror's,
     so the fetch stops. Not an OSError, so that download() does not take it for a network
-    fault; fetch_file raises the OSError it carries again, for fmnist.cli to report."""
+    fault; fetch_file raises the OSError it carries again, for the stage runner to report."""
 
     def __init__(self, error: OSError):
         super().__init__(error)

@@ -6,7 +6,7 @@ A model has
   one compiled MXNet graph, so a batch costs one engine call, not one per operator.
 - `step(lr, batch_size)`: one SGD update from the recorded gradients.
 - `forward(x) -> logits`, `predict_proba(x)`, `save(path)` and `load(path)`.
-Everything else about training (epochs, batches, metrics, timing, guards) is fmnist.train.
+Everything else about training (epochs, batches, metrics, timing, guards) is fmnist.lesson.training.
 """
 
 import mxnet as mx
