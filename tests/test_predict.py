@@ -1,9 +1,12 @@
 """`python -m fmnist.predict`: the exported Gluon model on picture files, as evaluate sees the
 test set, whatever the picture's size, colour and background."""
 
+import os
 import re
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -11,9 +14,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from fmnist import FmnistError
+from fmnist.download import shown
 from fmnist.lesson.fashion_mnist import CLASS_NAMES
-from fmnist.pictures import has_light_background, load_picture, to_model_input
-from fmnist.predict import classify
+from fmnist.pictures import MAX_PIXELS, has_light_background, load_picture, to_model_input
+from fmnist.predict import classify, top_classes_line
 
 LINE = re.compile(
     r"^(?P<path>.+): "
@@ -47,6 +52,8 @@ def test_test_image_gets_evaluates_probabilities_also_as_a_photo(small_project, 
     png, photo = tmp_path / "test0.png", tmp_path / "test0-photo.jpg"
     Image.fromarray(image28).save(png)
     as_photo(image28, photo)
+    forger = tmp_path / "x\nfake.png: Ankle boot 0.9999, Bag 0.0001, Coat 0.0000\x1b[2K"
+    forger.write_bytes(png.read_bytes())
 
     export = root / "models" / "gluon-export"
     probabilities = classify([png], export / "gluon-symbol.json", export / "gluon-0000.params")
@@ -54,9 +61,16 @@ def test_test_image_gets_evaluates_probabilities_also_as_a_photo(small_project, 
     # Inverted back, shrunk back: the photo is the test image again, up to JPEG's loss.
     assert np.abs(load_picture(photo) - x0).max() < 0.1
 
-    result = project.run(sys.executable, "-m", "fmnist.predict", str(png), str(photo))
+    result = project.run(sys.executable, "-m", "fmnist.predict", str(png), str(photo), str(forger))
     lines = [LINE.match(line) for line in result.stdout.splitlines()]
-    assert all(lines) and [m["path"] for m in lines] == [str(png), str(photo)], result.stdout
+    # The forger's name is one escaped line of its own, not a forged line.
+    paths = [
+        str(png),
+        str(photo),
+        f"{tmp_path}/x fake.png: Ankle boot 0.9999, Bag 0.0001, Coat 0.0000?[2K",
+    ]
+    assert all(lines) and [m["path"] for m in lines] == paths, result.stdout
+    assert lines[2].group(0).endswith(lines[0].group(0).removeprefix(str(png)))
     top3 = np.argsort(-evaluated)[:3]
     assert [lines[0][f"c{i}"] for i in range(3)] == [CLASS_NAMES[c] for c in top3]
     for i, c in enumerate(top3):
@@ -72,7 +86,7 @@ def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content):
     assert result.returncode == 1 and result.stdout == ""
     assert re.fullmatch(
         rf"predict: error: {re.escape(str(bad))}: not a readable PNG or JPEG "
-        r"image \(.+\)\n",
+        r"image \(.+\); check that it opens in an image viewer, or save it again as PNG\n",
         result.stderr,
     ), result.stderr
 
@@ -130,3 +144,186 @@ def test_a_picture_and_its_negative_give_the_same_input(picture):
     negative = Image.fromarray(255 - pixels)
     assert has_light_background(picture) != has_light_background(negative)
     np.testing.assert_array_equal(to_model_input(picture), to_model_input(negative))
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bytes(pixels: np.ndarray, depth: int, colour_type: int, trns=None) -> bytes:
+    """A PNG written sample by sample: grey (colour_type 0) of 1-16 bits, RGB (2) of 8 or 16,
+    with a colour key (tRNS), which Pillow cannot write for every depth."""
+    height, width = pixels.shape[:2]
+    if depth < 8:
+        bits = np.unpackbits(pixels.astype(np.uint8)[..., None], axis=-1)[..., 8 - depth :]
+        rows = np.packbits(bits.reshape(height, -1), axis=-1)
+    else:
+        rows = pixels.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
+    scanlines = b"".join(b"\0" + row.tobytes() for row in rows)  # filter type 0 per row
+    chunks = [
+        png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0))
+    ]
+    if trns is not None:
+        chunks.append(
+            png_chunk(b"tRNS", struct.pack(f">{len(np.atleast_1d(trns))}H", *np.atleast_1d(trns)))
+        )
+    chunks += [png_chunk(b"IDAT", zlib.compress(scanlines)), png_chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
+
+
+def split_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, at = [], 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        chunks.append((png[at + 4 : at + 8], png[at + 8 : at + 8 + length]))
+        at += 12 + length
+    return chunks
+
+
+def small_png() -> bytes:
+    return png_bytes((np.arange(784) % 251).reshape(28, 28), 8, 0)
+
+
+def with_chunk_before_idat(kind: bytes, data: bytes) -> bytes:
+    header, *rest = split_chunks(small_png())
+    return b"\x89PNG\r\n\x1a\n" + b"".join(png_chunk(*c) for c in [header, (kind, data), *rest])
+
+
+def second_idat_with_a_corrupt_type() -> bytes:
+    header, idat, end = split_chunks(small_png())
+    half = len(idat[1]) // 2
+    parts = [header, (b"IDAT", idat[1][:half]), (b"ID\0T", idat[1][half:]), end]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(png_chunk(*c) for c in parts)
+
+
+INFLATES_PAST_PILLOWS_LIMIT = zlib.compress(b"a" * 2**21, 9)  # 2 MiB from 2 KiB; limit 1 MiB
+HOSTILE_PNGS = {
+    "zTXt inflates past the limit": lambda: with_chunk_before_idat(
+        b"zTXt", b"Comment\0\0" + INFLATES_PAST_PILLOWS_LIMIT
+    ),
+    "iTXt inflates past the limit": lambda: with_chunk_before_idat(
+        b"iTXt", b"Comment\0\1\0\0\0" + INFLATES_PAST_PILLOWS_LIMIT
+    ),
+    "iCCP inflates past the limit": lambda: with_chunk_before_idat(
+        b"iCCP", b"icc\0\0" + INFLATES_PAST_PILLOWS_LIMIT
+    ),
+    "second IDAT has a corrupt chunk type": second_idat_with_a_corrupt_type,
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_PNGS)
+def test_a_hostile_png_gets_one_line_and_what_to_do(tmp_path, case):
+    bad = tmp_path / "hostile.png"
+    bad.write_bytes(HOSTILE_PNGS[case]())
+    result = predict(bad)
+    assert result.returncode == 1 and result.stdout == ""
+    assert re.fullmatch(
+        rf"predict: error: {re.escape(str(bad))}: not a readable PNG or JPEG image \(.+\); "
+        r"check that it opens in an image viewer, or save it again as PNG\n",
+        result.stderr,
+    ), result.stderr
+
+
+def special_file(kind: str, tmp_path):
+    if kind == "FIFO":
+        os.mkfifo(tmp_path / "pipe.png")
+        return tmp_path / "pipe.png", "a named pipe (FIFO)"
+    if kind == "device":
+        return "/dev/zero", "a character device"  # endless: read to its end, never ends
+    (tmp_path / "dir.png").mkdir()
+    return tmp_path / "dir.png", "a directory"
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "device", "directory"])
+def test_a_special_file_is_refused_at_once(tmp_path, kind):
+    """Refused before it is opened: a FIFO without a writer would block the open for ever."""
+    path, what = special_file(kind, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "fmnist.predict", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"predict: error: {path}: {what}, not a picture file; give a PNG or JPEG file\n"
+    )
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    """An RGBA PNG that announces width x height pixels and holds none."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+
+
+def test_the_pixel_count_is_checked_from_the_header_before_decoding(tmp_path):
+    """8000 x 6251 is under Pillow's bomb limit (89 million), over ours; the file holds no
+    pixel data, so the message shows the check came before decoding."""
+    width, height = 8000, MAX_PIXELS // 8000 + 1
+    big = tmp_path / "big.png"
+    big.write_bytes(header_only_png(width, height))
+    result = predict(big)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"predict: error: {big}: {width}x{height} is {width * height:,} pixels, more than the "
+        f"{MAX_PIXELS:,} predict decodes (about 1 GB of memory); shrink it (the model sees "
+        "28x28 pixels) and try again\n"
+    )
+    # At the bound it is decoded, and found empty; over twice Pillow's limit, refused too.
+    big.write_bytes(header_only_png(10_000, MAX_PIXELS // 10_000))
+    with pytest.raises(FmnistError, match="not a readable PNG or JPEG image"):
+        load_picture(big)
+    big.write_bytes(header_only_png(20_000, 20_000))
+    with pytest.raises(FmnistError, match=f"more than the {MAX_PIXELS:,} pixels predict decodes"):
+        load_picture(big)
+
+
+GARMENT = np.zeros((28, 28), dtype=int)  # a black square on a transparent background
+GARMENT[8:20, 10:18] = 1
+# (colour type, bit depth): the background is the colour key, mid-grey, the garment black.
+KEYED = {
+    "grey 1-bit": (0, 1, 1),
+    "grey 2-bit": (0, 2, 2),
+    "grey 4-bit": (0, 4, 9),
+    "grey 8-bit": (0, 8, 140),
+    "grey 16-bit": (0, 16, 0x8C8C),
+    "RGB 8-bit": (2, 8, (140, 120, 160)),
+    "RGB 16-bit": (2, 16, (0x8C8C, 0x7878, 0xA0A0)),
+}
+
+
+@pytest.mark.parametrize("case", KEYED)
+def test_a_colour_key_makes_the_background_transparent_at_every_bit_depth(tmp_path, case):
+    """As a viewer shows it: on white, the same input as the RGBA picture it stands for."""
+    colour_type, depth, key = KEYED[case]
+    background = np.broadcast_to(np.array(key), (28, 28, *np.shape(key)))
+    pixels = np.where(GARMENT[..., None] if colour_type == 2 else GARMENT, 0, background)
+    keyed = tmp_path / "keyed.png"
+    keyed.write_bytes(png_bytes(pixels, depth, colour_type, trns=key))
+    rgba = np.zeros((28, 28, 4), dtype=np.uint8)
+    rgba[..., 3] = GARMENT * 255  # black and opaque in the garment, transparent elsewhere
+    reference = tmp_path / "rgba.png"
+    Image.fromarray(rgba).save(reference)
+    np.testing.assert_array_equal(load_picture(keyed), load_picture(reference))
+    assert load_picture(keyed).max() == 1.0  # the garment, white on black
+
+
+def test_an_all_transparent_16_bit_picture_is_read_as_the_same_picture_in_8_bits(tmp_path):
+    """Every pixel is the key: both are blank (white, inverted to black), so both classify
+    the same. Without the key the 16-bit grey would be a mid-grey field."""
+    sixteen, eight = tmp_path / "16.png", tmp_path / "8.png"
+    sixteen.write_bytes(png_bytes(np.full((28, 28), 0x8080), 16, 0, trns=0x8080))
+    eight.write_bytes(png_bytes(np.full((28, 28), 0x80), 8, 0, trns=0x80))
+    np.testing.assert_array_equal(load_picture(sixteen), load_picture(eight))
+    assert not load_picture(sixteen).any()
+
+
+def test_a_file_name_cannot_forge_a_line(tmp_path):
+    name = "x\nfake.png: Ankle boot 0.9999\x1b[2K\udcff"  # a non-UTF-8 byte, as os gives it
+    line = top_classes_line(name, np.full(10, 0.1, dtype=np.float32))
+    assert line.startswith("x fake.png: Ankle boot 0.9999?[2K?: ") and line.isprintable()
+    assert shown(name, limit=None) == line.split(": T-shirt")[0]
+    result = predict(tmp_path / name)
+    assert result.returncode == 1 and result.stdout == ""
+    shown_path = f"{tmp_path}/x fake.png: Ankle boot 0.9999?[2K?"
+    assert result.stderr == f"predict: error: {shown_path}: no such file; check the path\n"

@@ -103,10 +103,11 @@ class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
 OPENER = urllib.request.build_opener(HttpOnlyRedirects)
 
 
-def shown(text) -> str:
-    """Text a server sent (a reason phrase, a header), as part of one line on a terminal."""
+def shown(text, limit: int | None = 200) -> str:
+    """Untrusted text (what a server sent, a file name) as part of one line on a terminal:
+    no line break, no control or escape sequence (each becomes ?), no undecodable byte."""
     text = "".join(c if c.isprintable() else "?" for c in " ".join(str(text).split()))
-    return text if len(text) <= 200 else text[:200] + "..."
+    return text if limit is None or len(text) <= limit else text[:limit] + "..."
 
 
 def declared_length(response) -> int | None:

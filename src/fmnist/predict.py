@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import FmnistError
+from .download import shown
 from .guards.stage_runner import run_stage
 from .lesson.fashion_mnist import CLASS_NAMES
 from .pictures import load_picture
@@ -64,7 +65,8 @@ def classify(paths, symbol_path=DEFAULT_SYMBOL, params_path=DEFAULT_PARAMS) -> n
 
 def top_classes_line(path, probabilities: np.ndarray) -> str:
     best = np.argsort(-probabilities, kind="stable")[:TOP]
-    return f"{path}: " + ", ".join(f"{CLASS_NAMES[c]} {probabilities[c]:.4f}" for c in best)
+    name = shown(path, limit=None)  # escaped: a file name cannot forge an output line
+    return f"{name}: " + ", ".join(f"{CLASS_NAMES[c]} {probabilities[c]:.4f}" for c in best)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
