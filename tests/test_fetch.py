@@ -12,6 +12,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -106,6 +107,24 @@ def stall(data: bytes, before_headers=False):
             handler.wfile.write(data[: len(data) // 2])
             handler.wfile.flush()
         handler.mirror.release.wait(timeout=60)
+        handler.close_connection = True
+
+    return answer
+
+
+def trickle(data: bytes, every_s=0.5, limit_s=10):
+    """1 byte every every_s (each wait shorter than fetch.timeout_s), for at most limit_s."""
+
+    def answer(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        started = time.monotonic()
+        for byte in data:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            if handler.mirror.release.wait(every_s) or time.monotonic() - started > limit_s:
+                break
         handler.close_connection = True
 
     return answer
@@ -208,6 +227,29 @@ def test_a_faulty_mirror_ends_with_a_reason_and_the_next_one_is_used(
     assert_holds(raw_dir, good_files)
     err = capsys.readouterr().err
     assert re.search(f"fetch: skipped {bad}: {reason}", err), err
+    assert_no_temporary_files(tmp_path)
+
+
+def test_a_trickling_mirror_is_left_for_the_next_at_its_deadline(
+    server, good_files, small_dataset, tmp_path, capsys
+):
+    """1 byte every 0.5 s never trips the 1 s per-read timeout; the file's deadline, 1 s plus
+    its size at the minimum rate, does."""
+    slow = server.add_mirror("slow", good_files, last=trickle(good_files[LAST]))
+    good = server.add_mirror("good", good_files)
+    raw_dir = tmp_path / "data/raw"
+    started = time.monotonic()
+    assert fetch(fetch_params(small_dataset, slow, good), raw_dir) == good
+    took = time.monotonic() - started
+    assert_holds(raw_dir, good_files)
+    size = len(good_files[LAST])
+    assert re.search(
+        rf"^fetch: skipped {slow}: {LAST}: too slow: [1-4] of {size} bytes in 1\.[0-9] s; "
+        r"a mirror gets 1\.0 s for it \(fetch\.timeout_s, plus its size at 50 kB/s\)$",
+        capsys.readouterr().err,
+        re.M,
+    )
+    assert took < 4, f"the trickling mirror was given {took:.1f} s"
     assert_no_temporary_files(tmp_path)
 
 

@@ -11,6 +11,7 @@ import http.client
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +23,10 @@ from .params import DATA_FILES, FetchParams, mirror_kind, mirror_problem
 
 # gzip can make incompressible data slightly larger; anything beyond this is not our file.
 GZIP_SLACK_BYTES = 2**20
+# A mirror must send each file at this rate or more (plus fetch.timeout_s to get going): the
+# largest file, 26 MB, gets 9 minutes. A server trickling bytes never trips the per-read
+# timeout.
+MIN_BYTES_PER_S = 50_000
 OFFLINE_HINT = (
     "Offline source: Debian/Ubuntu's package dataset-fashion-mnist "
     "(apt-get install dataset-fashion-mnist) puts the files in "
@@ -123,16 +128,38 @@ def declared_length(response) -> int | None:
     return int(value) or None
 
 
-def _stream(response, out, max_bytes: int) -> None:
+class Deadline:
+    """The time a mirror gets for one file: timeout_s, plus its size at MIN_BYTES_PER_S."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s, self.start = timeout_s, time.monotonic()
+        self.allowed_s = float("inf")
+
+    def allow(self, size: int) -> None:
+        self.allowed_s = self.timeout_s + size / MIN_BYTES_PER_S
+
+    def check(self, done: int, total) -> None:
+        elapsed = time.monotonic() - self.start
+        if elapsed > self.allowed_s:
+            raise MirrorError(
+                f"too slow: {done} of {total or 'an unknown number of'} bytes in "
+                f"{elapsed:.1f} s; a mirror gets {self.allowed_s:.1f} s for it "
+                f"(fetch.timeout_s, plus its size at {MIN_BYTES_PER_S // 1000} kB/s)"
+            )
+
+
+def _stream(response, out, max_bytes: int, deadline: Deadline) -> None:
     total = declared_length(response)
+    deadline.allow(total or max_bytes)
     progress = Progress(response.url.rsplit("/", 1)[-1], total)
     done = 0
-    while chunk := response.read(1 << 16):
+    while chunk := response.read1(1 << 16):  # read1: returns what came, however little
         done += len(chunk)
         if done > max_bytes:
             raise MirrorError(f"more than {max_bytes} bytes, not a Fashion-MNIST file")
         write_local(out, chunk)
         progress.update(done)
+        deadline.check(done, total)
     progress.close()
     if total and done != total:
         raise MirrorError(f"got {done} of {total} bytes (the connection closed early)")
@@ -156,10 +183,11 @@ def open_url(url: str, timeout_s: float):
 def download(url: str, dest: Path, timeout_s: float, max_bytes: int) -> None:
     """Stream url into dest; any network fault or malformed answer becomes a MirrorError.
     timeout_s bounds the connection and every wait for data, so a server that stalls ends
-    the mirror."""
+    the mirror; a Deadline, one that trickles."""
+    deadline = Deadline(timeout_s)
     try:
         with open_url(url, timeout_s) as response, open(dest, "wb") as out:
-            _stream(response, out, max_bytes)
+            _stream(response, out, max_bytes, deadline)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise MirrorError(f"HTTP {exc.code} {shown(exc.reason)}") from None
