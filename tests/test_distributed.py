@@ -20,7 +20,7 @@ from conftest import PROJECT, REAL_DATA, TEST_PARAMS
 from fmnist.distributed import DistributedError, check_hosts, per_worker_batch_size
 from fmnist.distributed.launcher import plan_nodes, run_job
 from fmnist.distributed.ssh import SSH_OPTIONS, Route, remote_command, ssh_argv
-from fmnist.distributed.worker import shard
+from fmnist.distributed.worker import check_same_data, shard
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.training import train
 from fmnist.params import params_json, parse_params
@@ -269,6 +269,30 @@ def test_a_host_list_that_leaves_a_host_without_a_worker_is_refused():
         check_hosts(2, ("a", "b"))
     with pytest.raises(DistributedError, match=r"lists 1 host\(s\) but only 0 worker"):
         check_hosts(1, ("a",))
+
+
+def test_a_worker_whose_arrays_differ_under_the_same_manifest_refuses_to_join(tmp_path):
+    """The manifest matches the launcher's; one array was replaced by another valid one."""
+    directory = tmp_path / "prepared"
+    directory.mkdir()
+    for name, array in {
+        "train_x": np.zeros((4, 784), np.float32),
+        "train_y": np.arange(4, dtype=np.int32),
+        "test_x": np.ones((2, 784), np.float32),
+        "test_y": np.arange(2, dtype=np.int32),
+    }.items():
+        np.save(directory / f"{name}.npy", array, allow_pickle=False)
+    write_manifest(directory)
+    launchers = prepared_digest(directory)
+    check_same_data(directory, launchers)
+    np.save(directory / "train_y.npy", np.arange(4, dtype=np.int32)[::-1], allow_pickle=False)
+    with pytest.raises(DistributedError) as refused:
+        check_same_data(directory, launchers)
+    assert str(refused.value) == (
+        f"{directory} on this worker's host holds train_y.npy unlike its manifest.json "
+        "(another sha256); give every host the same prepared data: `make pull` from the "
+        "shared DVC remote, or a shared file system"
+    )
 
 
 def test_a_worker_that_finishes_early_stops_the_job_and_says_so(tmp_path, prepared, monkeypatch):

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -209,6 +210,28 @@ def test_a_host_with_other_prepared_data_stops_the_job_before_training(hosts, pr
         r"saying: train_gluon worker: error: prepared on this worker's host is not "
         r"the launcher's \(manifest sha256 [0-9a-f]{12}\.\.\. here, [0-9a-f]{12}"
         r"\.\.\. there\); give every host the same prepared data",
+        result.stderr,
+    ), result.stderr
+    assert "Epoch" not in result.stdout
+
+
+def test_a_host_whose_arrays_differ_under_the_same_manifest_stops_the_job(
+    hosts, prepared, tmp_path
+):
+    """w1 sees the launcher's manifest.json but another valid train_y.npy (labels shifted):
+    its worker hashes the arrays before joining, and the job ends in one line."""
+    shifted = tmp_path / "train_y.npy"
+    np.save(shifted, np.roll(np.load(prepared / "train_y.npy"), 1), allow_pickle=False)
+    gluon, train = on_hosts(hosts, ["w1"], 2)
+    directory = workspace(tmp_path / "job", prepared, train=train, gluon=gluon)
+    with hosts[0].mount("--bind", shifted, target=prepared / "train_y.npy"):
+        result = run_stage(directory)
+    assert result.returncode == 1
+    assert re.fullmatch(
+        r"train_gluon: error: distributed training failed after [0-9.]+ s: worker 1 on w1 "
+        r"\(ssh pid \d+\) exited with code 1, saying: train_gluon worker: error: prepared on "
+        r"this worker's host holds train_y\.npy unlike its manifest\.json \(another sha256\); "
+        r"give every host the same prepared data: .*\n",
         result.stderr,
     ), result.stderr
     assert "Epoch" not in result.stdout

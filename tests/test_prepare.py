@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_split
+from fmnist import FmnistError
 from fmnist.guards.atomic import TEMP_GLOB
 from fmnist.idx import IdxError, encode_images, encode_labels, write_gz
-from fmnist.prepared import prepare
+from fmnist.prepared import MANIFEST, arrays_unlike_manifest, prepare
 
 
 @pytest.fixture
@@ -132,3 +133,20 @@ def test_decompression_is_bounded_by_the_size_the_header_announces(raw_dir):
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.0f} MB"
     with gzip.open(path) as stream:  # the bomb really is that big
         assert sum(len(c) for c in iter(lambda: stream.read(2**24), b"")) > 128 * 2**20
+
+
+def test_arrays_are_checked_against_their_manifest(raw_dir):
+    """Each .npy file's own sha256, not the manifest's: valid arrays that are not the
+    ones listed (another host's, edited) are named; so are missing ones."""
+    prepared = raw_dir.parent / "prepared"
+    prepare(raw_dir, prepared)
+    assert arrays_unlike_manifest(prepared) == []
+    train_y = np.load(prepared / "train_y.npy")
+    np.save(prepared / "train_y.npy", np.roll(train_y, 1), allow_pickle=False)
+    (prepared / "test_x.npy").unlink()
+    assert arrays_unlike_manifest(prepared) == ["train_y.npy", "test_x.npy"]
+    (prepared / MANIFEST).write_text('{"sha256": {"train_x.npy": "0"}}')
+    with pytest.raises(
+        FmnistError, match=r"manifest.json: not a manifest of the four arrays \(KeyError"
+    ):
+        arrays_unlike_manifest(prepared)

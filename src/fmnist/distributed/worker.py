@@ -17,7 +17,7 @@ from mxnet import nd
 from ..lesson.gluon import GluonSoftmax
 from ..lesson.training import check_batch_size, train
 from ..params import Params
-from ..prepared import Dataset, load_prepared, prepared_digest
+from ..prepared import Dataset, arrays_unlike_manifest, load_prepared, prepared_digest
 from ..training_stage import write_outputs
 from . import DistributedError, per_worker_batch_size
 
@@ -102,12 +102,20 @@ def weights_digest(net) -> str:
 def check_same_data(prepared_dir, launchers_digest: str) -> None:
     """Workers on other hosts read their own copy of the prepared data: it must be the
     launcher's, or the shards (and step counts) silently differ."""
+    same_data = (
+        "give every host the same prepared data: `make pull` from the shared DVC remote, "
+        "or a shared file system"
+    )
     digest = prepared_digest(prepared_dir)
     if digest != launchers_digest:
         raise DistributedError(
             f"{prepared_dir} on this worker's host is not the launcher's (manifest sha256 "
-            f"{digest[:12]}... here, {launchers_digest[:12]}... there); give every host the "
-            "same prepared data: `make pull` from the shared DVC remote, or a shared file system"
+            f"{digest[:12]}... here, {launchers_digest[:12]}... there); {same_data}"
+        )
+    if changed := arrays_unlike_manifest(prepared_dir):  # the arrays themselves, not the list
+        raise DistributedError(
+            f"{prepared_dir} on this worker's host holds {', '.join(changed)} unlike its "
+            f"manifest.json (another sha256); {same_data}"
         )
 
 
