@@ -245,7 +245,8 @@ def test_a_trickling_mirror_is_left_for_the_next_at_its_deadline(
     size = len(good_files[LAST])
     assert re.search(
         rf"^fetch: skipped {slow}: {LAST}: too slow: [1-4] of {size} bytes in 1\.[0-9] s; "
-        r"a mirror gets 1\.0 s for it \(fetch\.timeout_s, plus its size at 50 kB/s\)$",
+        r"a mirror gets 1\.0 s for it \(fetch\.timeout_s, plus its size at 50,000 bytes a "
+        r"second\)$",
         capsys.readouterr().err,
         re.M,
     )

@@ -23,9 +23,9 @@ from .params import DATA_FILES, FetchParams, mirror_kind, mirror_problem
 
 # gzip can make incompressible data slightly larger; anything beyond this is not our file.
 GZIP_SLACK_BYTES = 2**20
-# A mirror must send each file at this rate or more (plus fetch.timeout_s to get going): the
-# largest file, 26 MB, gets 9 minutes. A server trickling bytes never trips the per-read
-# timeout.
+# A mirror must send each file at this many bytes a second or more, plus fetch.timeout_s to
+# get going: the largest file, 26 MB, gets 9 minutes. A server trickling bytes never trips
+# the per-read timeout.
 MIN_BYTES_PER_S = 50_000
 OFFLINE_HINT = (
     "Offline source: Debian/Ubuntu's package dataset-fashion-mnist "
@@ -144,7 +144,7 @@ class Deadline:
             raise MirrorError(
                 f"too slow: {done} of {total or 'an unknown number of'} bytes in "
                 f"{elapsed:.1f} s; a mirror gets {self.allowed_s:.1f} s for it "
-                f"(fetch.timeout_s, plus its size at {MIN_BYTES_PER_S // 1000} kB/s)"
+                f"(fetch.timeout_s, plus its size at {MIN_BYTES_PER_S:,} bytes a second)"
             )
 
 
