@@ -221,7 +221,11 @@ def test_a_host_whose_arrays_differ_under_the_same_manifest_stops_the_job(
     """w1 sees the launcher's manifest.json but another valid train_y.npy (labels shifted):
     its worker hashes the arrays before joining, and the job ends in one line."""
     shifted = tmp_path / "train_y.npy"
-    np.save(shifted, np.roll(np.load(prepared / "train_y.npy"), 1), allow_pickle=False)
+    np.save(
+        shifted,
+        np.roll(np.load(prepared / "train_y.npy", allow_pickle=False), 1),
+        allow_pickle=False,
+    )
     gluon, train = on_hosts(hosts, ["w1"], 2)
     directory = workspace(tmp_path / "job", prepared, train=train, gluon=gluon)
     with hosts[0].mount("--bind", shifted, target=prepared / "train_y.npy"):

@@ -141,7 +141,7 @@ def test_arrays_are_checked_against_their_manifest(raw_dir):
     prepared = raw_dir.parent / "prepared"
     prepare(raw_dir, prepared)
     assert arrays_unlike_manifest(prepared) == []
-    train_y = np.load(prepared / "train_y.npy")
+    train_y = np.load(prepared / "train_y.npy", allow_pickle=False)
     np.save(prepared / "train_y.npy", np.roll(train_y, 1), allow_pickle=False)
     (prepared / "test_x.npy").unlink()
     assert arrays_unlike_manifest(prepared) == ["train_y.npy", "test_x.npy"]
