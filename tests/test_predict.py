@@ -288,7 +288,7 @@ KEYED = {
     "grey 8-bit": (0, 8, 140),
     "grey 16-bit": (0, 16, 0x8C8C),
     "RGB 8-bit": (2, 8, (140, 120, 160)),
-    "RGB 16-bit": (2, 16, (0x8C8C, 0x7878, 0xA0A0)),
+    "RGB 16-bit": (2, 16, (0x8C17, 0x7842, 0xA0E9)),  # high byte unlike low
 }
 
 
