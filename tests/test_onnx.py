@@ -12,7 +12,7 @@ import onnx
 import pytest
 import yaml
 
-from conftest import PROJECT, small_project_at
+from conftest import AS_ROOT, PROJECT, small_project_at
 from fmnist import FmnistError
 from fmnist.onnx_graph import (
     INPUT,
@@ -129,6 +129,36 @@ def test_a_forced_rerun_of_export_onnx_gives_the_same_bytes(evaluated_project):
     rerun = project.dvc("repro", "--force", "--single-item", "export_onnx")
     assert "Running stage 'export_onnx'" in rerun.stdout
     assert (project.root / "dvc.lock").read_bytes() == lock
+
+
+@AS_ROOT
+def test_a_full_disk_ends_export_onnx_with_one_line_and_no_file(
+    evaluated_project, mounts, tmp_path
+):
+    """Room for one ONNX file of two (32 KB each): the second write fails, and neither is
+    left under its final name or a temporary one."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounts.tmpfs(disk, "40k")
+    models = evaluated_project.root / "models"
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / "stages/export_onnx.py")]
+        + ["--scratch-model", str(models / "scratch.params")]
+        + ["--gluon-model", str(models / "gluon.params")]
+        + ["--scratch-onnx", str(disk / "scratch.onnx"), "--gluon-onnx", str(disk / "gluon.onnx")],
+        cwd=evaluated_project.root,
+        env=evaluated_project.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and result.stdout == "", result
+    assert re.fullmatch(
+        rf"export_onnx: error: {re.escape(str(disk))}/\w+\.onnx: No space left on device "
+        r"\(the disk is full: .*\); free some space there .*\n",
+        result.stderr,
+    ), result.stderr
+    assert list(disk.iterdir()) == []
 
 
 def evaluate_command() -> list[str]:
