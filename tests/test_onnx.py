@@ -21,6 +21,7 @@ from fmnist.onnx_graph import (
     OUTPUT,
     check_weights,
     model_bytes,
+    require_faithful,
     softmax_regression,
 )
 
@@ -199,3 +200,10 @@ def test_evaluate_fails_with_one_line_when_an_onnx_file_answers_otherwise(
         result.stderr,
     ), result.stderr
     assert {p.name: p.read_bytes() for p in (root / "metrics").iterdir()} == metrics_before
+
+
+def test_a_nan_difference_fails_the_check_rather_than_reaching_a_metrics_file():
+    check = {"onnx_max_difference_ppm.json": {"gluon": float("nan")}}
+    check["onnx_agreement.json"] = {"gluon": 1.0}
+    with pytest.raises(FmnistError, match="largest probability difference nan"):
+        require_faithful(check, {"gluon": "models/gluon.onnx"})
