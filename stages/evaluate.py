@@ -1,14 +1,18 @@
 """Stage evaluate: both models on the test set -> one metrics file per metric, the rows of
-the confusion plots, and the test-set probabilities render draws from."""
+the confusion plots, and the test-set probabilities render draws from. Each model's ONNX
+file is run by onnxruntime on the same images and checked against MXNet's answers."""
 
 from fmnist.guards.atomic import remove_stale_temporaries, staged_outputs
 from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.model_files import load_models, predict_all
+from fmnist.model_runtimes import OnnxFile
+from fmnist.onnx_graph import require_faithful
 from fmnist.params import load_params
 from fmnist.prepared import load_prepared
 from fmnist.results import (
     load_histories,
     metric_files,
+    onnx_check_files,
     save_probabilities,
     write_metric_files,
     write_predicted_classes,
@@ -18,6 +22,8 @@ FLAGS = {
     "--prepared-dir": ("DIR", "preprocess's .npy arrays (the test set is evaluated)"),
     "--scratch-model": ("FILE", "train_scratch's weights"),
     "--gluon-model": ("FILE", "train_gluon's parameters"),
+    "--scratch-onnx": ("FILE", "export_onnx's scratch model, checked against MXNet's answers"),
+    "--gluon-onnx": ("FILE", "export_onnx's Gluon model, checked likewise"),
     "--scratch-live": (
         "DIR",
         "train_scratch's DVCLive history (its last epoch's train loss and accuracy)",
@@ -51,8 +57,14 @@ def main() -> None:
     data = load_prepared(args.prepared_dir)
     models = load_models({"scratch": args.scratch_model, "gluon": args.gluon_model})
     probas = predict_all(models, data.test_x)
+    onnx_paths = {"scratch": args.scratch_onnx, "gluon": args.gluon_onnx}
+    onnx_probas = {
+        name: OnnxFile(path).load().probabilities(data.test_x) for name, path in onnx_paths.items()
+    }
+    onnx_check = onnx_check_files(probas, onnx_probas)
+    require_faithful(onnx_check, onnx_paths)  # before anything is written
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
-    files = metric_files(data.test_y, probas, histories)
+    files = metric_files(data.test_y, probas, histories) | onnx_check
     with staged_outputs() as stage:  # all three or none
         save_probabilities(probas, stage(args.probabilities_dir))
         write_predicted_classes(data.test_y, probas, stage(args.predicted_classes_dir))
@@ -67,6 +79,12 @@ def main() -> None:
         f"evaluate: the models agree on {files['agreement.json']['agreement']:.2%} "
         "of the test images"
     )
+    for name in onnx_paths:
+        print(
+            f"evaluate: {onnx_paths[name]} in onnxruntime gives the same class on "
+            f"{onnx_check['onnx_agreement.json'][name]:.2%} of the test images, probabilities "
+            f"within {onnx_check['onnx_max_difference_ppm.json'][name]:.2f}e-6 of MXNet's"
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import yaml
 from conftest import PROJECT, REAL_DATA, copy_project
 from test_pipeline import PICTURES
 
-COMPUTED_BY_MXNET_AND_AFTER = ("train_scratch", "train_gluon", "evaluate", "render")
+COMPUTED_BY_MXNET_AND_AFTER = ("train_scratch", "train_gluon", "export_onnx", "evaluate", "render")
 
 
 def readme_tuned_command() -> list[str]:

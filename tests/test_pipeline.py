@@ -6,7 +6,15 @@ import numpy as np
 
 from fmnist.guards.atomic import TEMP_GLOB
 
-STAGES = ("fetch", "preprocess", "train_scratch", "train_gluon", "evaluate", "render")
+STAGES = (
+    "fetch",
+    "preprocess",
+    "train_scratch",
+    "train_gluon",
+    "export_onnx",
+    "evaluate",
+    "render",
+)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PICTURES = (
     "samples.png",

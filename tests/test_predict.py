@@ -1,5 +1,6 @@
-"""`python -m fmnist.predict`: the exported Gluon model on picture files, as evaluate sees the
-test set, whatever the picture's size, colour and background."""
+"""`python -m fmnist.predict`: a trained model on picture files, as evaluate sees the test
+set, whatever the picture's size, colour and background; by default the Gluon model's ONNX
+file in onnxruntime, without MXNet."""
 
 import os
 import re
@@ -17,6 +18,7 @@ from PIL import Image
 from fmnist import FmnistError
 from fmnist.download import shown
 from fmnist.lesson.fashion_mnist import CLASS_NAMES
+from fmnist.model_runtimes import MxnetExport, OnnxFile
 from fmnist.pictures import MAX_PIXELS, has_light_background, load_picture, to_model_input
 from fmnist.predict import classify, top_classes_line
 
@@ -56,8 +58,12 @@ def test_test_image_gets_evaluates_probabilities_also_as_a_photo(small_project, 
     forger.write_bytes(png.read_bytes())
 
     export = root / "models" / "gluon-export"
-    probabilities = classify([png], export / "gluon-symbol.json", export / "gluon-0000.params")
-    np.testing.assert_allclose(probabilities[0], evaluated, rtol=0, atol=1e-5)
+    for source in (
+        OnnxFile(root / "models/gluon.onnx"),
+        MxnetExport(export / "gluon-symbol.json", export / "gluon-0000.params"),
+    ):
+        probabilities = classify([png], source)
+        np.testing.assert_allclose(probabilities[0], evaluated, rtol=0, atol=1e-5)
     # Inverted back, shrunk back: the photo is the test image again, up to JPEG's loss.
     assert np.abs(load_picture(photo) - x0).max() < 0.1
 
@@ -91,21 +97,32 @@ def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content):
     ), result.stderr
 
 
-def test_a_missing_model_gets_one_line(tmp_path):
+@pytest.mark.parametrize(
+    "runtime, model, stage",
+    [
+        ("onnx", "models/gluon.onnx", "export_onnx"),
+        ("mxnet", "models/gluon-export/gluon-symbol.json", "train_gluon"),
+    ],
+)
+def test_a_missing_model_gets_the_same_line_on_both_runtimes(tmp_path, runtime, model, stage):
     Image.new("L", (28, 28)).save(tmp_path / "black.png")
-    result = predict("black.png", cwd=tmp_path)
+    result = predict("black.png", "--runtime", runtime, cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (
-        "predict: error: models/gluon-export/gluon-symbol.json: missing; "
-        "make the exported model with `dvc repro train_gluon` or fetch it "
-        "with `dvc pull`\n"
+        f"predict: error: {model}: missing; make the exported model with `dvc repro {stage}` "
+        "or fetch it with `dvc pull`\n"
     )
 
 
 def test_help_names_the_default_model_files():
     result = predict("--help")
     assert result.returncode == 0
-    for default in ("models/gluon-export/gluon-symbol.json", "models/gluon-export/gluon-0000"):
+    for default in (
+        "models/{model}.onnx",
+        "models/gluon-export/gluon-symbol.json",
+        "models/gluon-export/gluon-0000.params",
+        "models/scratch.params",
+    ):
         assert default in result.stdout.replace("\n", "").replace(" ", "")
 
 

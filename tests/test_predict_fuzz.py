@@ -9,7 +9,6 @@ import signal
 import struct
 import subprocess
 import sys
-import warnings
 import zlib
 from contextlib import contextmanager
 
@@ -20,10 +19,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from conftest import LOCAL_GLUON
 from fmnist import FmnistError
-from fmnist.lesson.gluon import GluonSoftmax
-from fmnist.params import TrainParams
+from fmnist.lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
+from fmnist.onnx_graph import model_bytes
 from fmnist.pictures import load_picture
 from test_predict import LINE, png_bytes
 
@@ -156,23 +154,15 @@ def test_a_mutated_picture_is_read_or_refused_in_one_line(fuzz_dir, mutant):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A directory where predict finds an exported model at its default paths: untrained
-    (zero training cost); what is under test is that reading ends well, not the class."""
+    """A directory where predict finds a model at its default path (models/gluon.onnx): small
+    random weights, no training; what is under test is that reading ends well, not the class."""
     directory = tmp_path_factory.mktemp("predict")
-    train = TrainParams(
-        batch_size=32,
-        epochs=1,
-        lr=0.1,
-        lr_schedule="constant",
-        momentum=0.0,
-        weight_decay=0.0,
-        seed=0,
+    weights = np.random.default_rng(0).normal(0, 0.01, (NUM_CLASSES, NUM_FEATURES))
+    onnx_file = directory / "models" / "gluon.onnx"
+    onnx_file.parent.mkdir()
+    onnx_file.write_bytes(
+        model_bytes(weights.astype(np.float32), np.zeros(NUM_CLASSES, np.float32), "gluon")
     )
-    prefix = directory / "models" / "gluon-export" / "gluon"
-    prefix.parent.mkdir(parents=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Cannot decide type", UserWarning)
-        GluonSoftmax.create(LOCAL_GLUON, train).export(*GluonSoftmax.export_paths(prefix))
     return directory
 
 

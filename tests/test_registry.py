@@ -1,9 +1,12 @@
 """The model registry: the artifacts in dvc.yaml, versioned by a gto tag, come back from the
-DVC remote with `dvc artifacts get`, byte for byte."""
+DVC remote with `dvc artifacts get`, byte for byte; an ONNX one runs in onnxruntime as its
+description says."""
 
 import hashlib
 import shutil
 
+import numpy as np
+import onnxruntime as ort
 import yaml
 
 from conftest import VENV_BIN
@@ -12,6 +15,8 @@ from conftest import VENV_BIN
 ARTIFACTS = {
     "gluon-softmax": ("gluon-export/gluon-symbol.json", "gluon-export/gluon-0000.params"),
     "scratch-softmax": ("scratch.params",),
+    "gluon-softmax-onnx": ("gluon.onnx",),
+    "scratch-softmax-onnx": ("scratch.onnx",),
 }
 
 
@@ -51,3 +56,11 @@ def test_registered_models_come_back_from_the_remote(small_project, tmp_path):
         assert digests(fetched, files) == trained[name]
     every_file = {str(p.relative_to(fetched)) for p in fetched.rglob("*") if p.is_file()}
     assert every_file == {f for files in ARTIFACTS.values() for f in files}
+
+    # As the description says: InferenceSession(file).run(['probabilities'], {'pixels': x}).
+    x = np.load(root / "data/prepared/test_x.npy", allow_pickle=False)[:5]
+    (served,) = ort.InferenceSession(str(fetched / "gluon.onnx")).run(
+        ["probabilities"], {"pixels": x}
+    )
+    evaluated = np.load(root / "probabilities/gluon.npy", allow_pickle=False)[:5]
+    np.testing.assert_allclose(served, evaluated, rtol=0, atol=1e-5)

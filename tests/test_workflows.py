@@ -10,7 +10,7 @@ import yaml
 
 from test_pipeline import STAGES
 
-RETRAINED = ("train_scratch", "train_gluon", "evaluate", "render")
+RETRAINED = ("train_scratch", "train_gluon", "export_onnx", "evaluate", "render")
 HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
 PER_CLASS = "metrics/per_class_accuracy.json"
 

@@ -113,6 +113,23 @@ def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
     return files
 
 
+def onnx_check_files(probas: dict, onnx_probas: dict) -> dict:
+    """Each model's ONNX file, run by onnxruntime, against MXNet's own probabilities on the
+    test set: the share of images given the same class, and the largest absolute difference
+    of a probability, in millionths (ppm): `dvc metrics show` rounds to 5 decimals, which
+    would show 1e-6 as 0.0. One file each, a column per model, as the metrics above."""
+    return {
+        "onnx_max_difference_ppm.json": {
+            name: round(float(np.abs(onnx_probas[name] - probas[name]).max()) * 1e6, 4)
+            for name in probas
+        },
+        "onnx_agreement.json": {
+            name: agreement(onnx_probas[name].argmax(axis=1), probas[name].argmax(axis=1))
+            for name in probas
+        },
+    }
+
+
 def write_metric_files(files: dict, metrics_dir) -> None:
     """A new directory (the stage stages it whole, so no file of an older run survives)."""
     for name, values in files.items():
