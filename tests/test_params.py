@@ -183,7 +183,8 @@ BAD_VALUES = {
         {"x": "0" * 64},
         "params: fetch.sha256 must be a mapping of train-images-idx3-ubyte, "
         "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte to 64 "
-        "lowercase hex digits, got {'x': '000000000000000000000000000...0000000000000000000000000000'}",
+        "lowercase hex digits, got "
+        "{'x': '000000000000000000000000000...0000000000000000000000000000'}",
     ),
 }
 MIRRORS_RULE = (
