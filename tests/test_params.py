@@ -9,15 +9,23 @@ import re
 import time
 
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import PROJECT
 from fmnist.distributed.ssh import ssh_argv
-from fmnist.params import ParamsError, is_host, load_params, params_json, parse_params
+from fmnist.params import (
+    SCHEMA_FILE,
+    ParamsError,
+    is_host,
+    json_schema,
+    load_params,
+    params_json,
+    parse_params,
+    read_yaml,
+)
 
-GOOD = yaml.safe_load((PROJECT / "params.yaml").read_text())
+GOOD = read_yaml(PROJECT / "params.yaml")
 
 
 def with_change(section: str, key: str, value) -> dict:
@@ -508,3 +516,18 @@ def test_ssh_config_is_a_path_or_empty():
 def test_params_reach_workers_as_json_unchanged():
     params = load_params(PROJECT / "params.yaml")
     assert parse_params(json.loads(params_json(params))) == params
+
+
+def test_the_committed_json_schema_is_the_models():
+    committed = (PROJECT / SCHEMA_FILE).read_text()
+    assert committed == json_schema(), (
+        f"{SCHEMA_FILE} differs from the models in fmnist/params.py: "
+        "rewrite it with `python -m fmnist.params --schema`"
+    )
+
+
+def test_params_yaml_points_editors_at_the_schema():
+    first_line = (PROJECT / "params.yaml").read_text().splitlines()[0]
+    assert first_line == f"# yaml-language-server: $schema={SCHEMA_FILE}"
+    schema = json.loads((PROJECT / SCHEMA_FILE).read_text())
+    assert schema["additionalProperties"] is False and set(schema["required"]) == set(GOOD)

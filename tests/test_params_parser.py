@@ -7,6 +7,7 @@ another (issue 16: `epochs: 010` trained 8 epochs, dvc.lock said 10)."""
 
 import dataclasses
 import datetime
+import json
 import math
 
 import pytest
@@ -321,3 +322,39 @@ def test_yaml_dates_are_refused_where_a_number_is_needed(tmp_path):
     assert load_yaml(path)["train"]["seed"] == datetime.date(2001, 2, 3)
     with pytest.raises(ParamsError, match=r"got datetime.date\(2001, 2, 3\)$"):
         load_params(path)
+
+
+def write_train_values(project, **scalars: str) -> None:
+    """Each `  key: value` line of params.yaml's train section rewritten, as a user types it."""
+    lines = project.params_path.read_text().splitlines(keepends=True)
+    start = lines.index("train:\n")
+    for i in range(start + 1, len(lines)):
+        key = lines[i].strip().split(":")[0]
+        if lines[i].startswith("  ") and key in scalars:
+            lines[i] = f"  {key}: {scalars[key]}\n"
+    project.params_path.write_text("".join(lines))
+
+
+def test_a_run_trains_what_dvc_params_diff_reports(small_project):
+    """010 (PyYAML: 8), 0_32 (PyYAML: 26) and 1e-1 (PyYAML: text): the stage trains the
+    values DVC records. The trained epochs are DVCLive's steps; the trained batch size and
+    learning rate show in the model's bytes, equal to a forced rerun with the plain values."""
+    project = small_project
+    write_train_values(project, epochs="010", batch_size="0_32", lr="1e-1")
+    project.dvc("repro", "train_scratch")
+    reported = json.loads(project.dvc("params", "diff", "--all", "--json").stdout)["params.yaml"]
+    assert {key: reported[f"train.{key}"]["new"] for key in ("epochs", "batch_size", "lr")} == {
+        "epochs": 10,
+        "batch_size": 32,
+        "lr": 0.1,
+    }
+    live = project.root / "dvclive/scratch"
+    assert json.loads((live / "metrics.json").read_text())["step"] == 10
+    assert len((live / "plots/metrics/loss.tsv").read_text().splitlines()) == 1 + 10
+    model = project.root / "models/scratch.params"
+    written = model.read_bytes()
+
+    write_train_values(project, epochs="10", batch_size="32", lr="0.1")
+    assert "train_scratch" not in project.dvc("status", "train_scratch").stdout  # same values
+    project.dvc("repro", "--force", "--single-item", "train_scratch")
+    assert model.read_bytes() == written
