@@ -6,6 +6,8 @@ import datetime
 import json
 import math
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -531,3 +533,23 @@ def test_params_yaml_points_editors_at_the_schema():
     assert first_line == f"# yaml-language-server: $schema={SCHEMA_FILE}"
     schema = json.loads((PROJECT / SCHEMA_FILE).read_text())
     assert schema["additionalProperties"] is False and set(schema["required"]) == set(GOOD)
+
+
+def test_a_stage_reports_a_tab_in_params_yaml_as_one_line_with_its_position(tmp_path):
+    text = (PROJECT / "params.yaml").read_text().replace("\n  epochs:", "\n\tepochs:")
+    (tmp_path / "params.yaml").write_text(text)
+    line = 1 + text.splitlines().index("\tepochs: 5")
+    result = subprocess.run(
+        [sys.executable, PROJECT / "stages/fetch.py", "--raw-dir", "raw"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(PROJECT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"fetch: error: params.yaml:{line}:1: found character '\\t' that cannot start any "
+        "token (a tab: indent with spaces)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
