@@ -142,7 +142,7 @@ ZERO_OR_NORMAL = checked(lambda v: None if v == 0 or v >= 1e-30 else "float32 ca
 SCALE = number("a number in [1e-30, 1e30]", **MX_RANGE)  # not 0: MXNet's normal init refuses it
 INIT = choice("normal", "uniform", "zeros")
 Mirror = Annotated[str, Strict(), checked(lambda m: (why := mirror_problem(m)) and f"{m!r}: {why}")]
-Host = Annotated[str, Strict(), checked(lambda h: None if is_host(h) else f"{h!r} is not")]
+Host = Annotated[str, Strict(), checked(lambda h: None if is_host(h) else f"not a host: {h!r}")]
 Hex64 = Annotated[str, Strict(), Field(pattern="^[0-9a-f]{64}$")]
 Sha256 = with_config(ConfigDict(extra="forbid"))(
     TypedDict("Sha256", dict.fromkeys(DATA_FILES, Hex64))
