@@ -376,6 +376,7 @@ def test_a_missing_key_names_it_and_the_keys_needed():
         (b"train: " + b"[" * 5000 + b"\n", ": it is nested too deeply"),
         (b"train:\n  seed: 2001-02-30\n", ": day is out of range for month"),
     ],
+    ids=lambda value: str(value)[:24],
 )
 def test_a_file_that_is_no_valid_yaml_is_one_line_with_its_position(tmp_path, text, message):
     path = tmp_path / "params.yaml"
