@@ -3,10 +3,11 @@ any work starts.
 
 DVC 3.67 reads params.yaml with ruamel.yaml's safe loader (YAML 1.2: `010` is 10, `1e-3`
 is 0.001, `off` is text); PyYAML (YAML 1.1) reads such scalars otherwise, and a stage would
-train one value while dvc.lock records another. The pydantic dataclasses below are the
-schema; params.schema.json is exported from them for editors (`python -m fmnist.params
---schema`). Any fault is one line: the key, its value (shortened: YAML aliases can nest a
-2 KB file into millions of items) and what is allowed.
+train one value while dvc.lock records another. The dataclasses below are the schema, which
+pydantic enforces in parse_params (made directly, as tests do, they are not checked);
+params.schema.json is exported from them for editors (`python -m fmnist.params --schema`).
+Any fault is one line: the key, its value (shortened: YAML aliases can nest a 2 KB file into
+millions of items) and what is allowed.
 """
 
 import dataclasses
@@ -15,8 +16,9 @@ import json
 import re
 import reprlib
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_type_hints
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -28,7 +30,7 @@ from pydantic import (
     ValidationError,
     with_config,
 )
-from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.error import MarkedYAMLError
 from typing_extensions import TypedDict
@@ -150,7 +152,8 @@ Sha256 = with_config(ConfigDict(extra="forbid"))(
 SECTION = ConfigDict(extra="forbid")
 
 
-@dataclass(frozen=True, config=SECTION)
+@with_config(SECTION)
+@dataclass(frozen=True)
 class FetchParams:
     mirrors: Annotated[  # tried in order
         tuple[Mirror, ...],
@@ -167,7 +170,8 @@ class FetchParams:
     ]
 
 
-@dataclass(frozen=True, config=SECTION)
+@with_config(SECTION)
+@dataclass(frozen=True)
 class TrainParams:
     batch_size: integer("an integer >= 1", ge=1)
     epochs: integer("an integer in [1, 1000000]", ge=1, le=1_000_000)
@@ -178,13 +182,15 @@ class TrainParams:
     seed: integer("an integer in [0, 4294967295] (numpy's seed range)", ge=0, le=2**32 - 1)
 
 
-@dataclass(frozen=True, config=SECTION)
+@with_config(SECTION)
+@dataclass(frozen=True)
 class ScratchParams:
     init: INIT  # normal: N(0, init_scale^2), uniform: U(-init_scale, init_scale)
     init_scale: SCALE
 
 
-@dataclass(frozen=True, config=SECTION)
+@with_config(SECTION)
+@dataclass(frozen=True)
 class GluonParams:
     init: INIT
     init_scale: SCALE
@@ -211,7 +217,8 @@ class GluonParams:
     timeout_s: number("a number > 0 (seconds)", gt=0)  # a dist_sync job running longer is stopped
 
 
-@dataclass(frozen=True, config=SECTION)
+@with_config(SECTION)
+@dataclass(frozen=True)
 class Params:
     fetch: FetchParams
     train: TrainParams
@@ -253,7 +260,8 @@ def one_line(error: dict, raw: dict) -> str:
     if len(loc) == 1:
         return f"{name} must be a mapping with keys {keys(SECTIONS[name])}, got {shown(raw[name])}"
     why = f" ({brief(str(error['ctx']['error']))})" if kind == "value_error" else ""
-    allowed = cls.__pydantic_fields__[loc[1]].description
+    hint = get_type_hints(cls, include_extras=True)[loc[1]]
+    allowed = next(m.description for m in hint.__metadata__ if isinstance(m, FieldInfo))
     return f"{name} must be {allowed}, got {shown(raw[loc[0]][loc[1]])}{why}"
 
 
