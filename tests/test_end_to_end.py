@@ -57,12 +57,12 @@ def assert_outputs_match_committed_lock(project, setting="") -> None:
     )
 
 
-def rerun_computing_stages_under(project, variables: dict) -> str:
-    """`dvc repro -f` of the computing stages with these variables in the shell; its stderr."""
+def rerun_under(project, variables: dict, stages) -> str:
+    """`dvc repro -f` of these stages with these variables in the shell; its stderr."""
     shell = project.env
     project.env = {**shell, **variables}
     try:
-        return project.dvc("repro", "-f", "--single-item", *COMPUTED_BY_MXNET_AND_AFTER).stderr
+        return project.dvc("repro", "-f", "--single-item", *stages).stderr
     finally:
         project.env = shell
 
@@ -85,10 +85,12 @@ def test_real_data_run_gives_the_committed_bytes_and_the_tuned_set_beats_logisti
     if not edited:
         assert_outputs_match_committed_lock(project)
         assert project.git("status", "--porcelain").stdout == "", "a run must leave git clean"
-        for name, variables in SHELL_SETTINGS.items():
-            said = rerun_computing_stages_under(project, variables)
+        for i, (name, variables) in enumerate(SHELL_SETTINGS.items()):
+            # render draws with numpy and matplotlib, no MXNet: once (numpy's ISA preset).
+            stages = COMPUTED_BY_MXNET_AND_AFTER[: 4 if i == 0 else 3]
+            said = rerun_under(project, variables, stages)
             assert_outputs_match_committed_lock(project, f" with {name} ({variables})")
-            for stage in COMPUTED_BY_MXNET_AND_AFTER:  # one line per stage, naming them all
+            for stage in stages:  # one line per stage, naming them all
                 (note,) = [line for line in said.splitlines() if line.startswith(f"{stage}: note:")]
                 replaced = [name for name, value in variables.items() if value != PINNED[name]]
                 assert all(f"{name}=" in note for name in replaced), note
