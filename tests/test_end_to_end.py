@@ -1,6 +1,8 @@
 """The whole pipeline on the real Fashion-MNIST files, as `make run` does it: it must give
 the very bytes committed in dvc.lock (a CPU that computes other bytes fails here instead of
-drifting silently). Then the README's tuned experiment, run by its exact command line."""
+drifting silently), also when the computing stages rerun under threading and instruction-set
+variables that a 2-CPU machine with default settings never sets. Then the README's tuned
+experiment, run by its exact command line."""
 
 import json
 import re
@@ -10,9 +12,27 @@ import pytest
 import yaml
 
 from conftest import PROJECT, REAL_DATA, copy_project
+from fmnist.guards.cpu import PINNED
 from test_pipeline import PICTURES
 
 COMPUTED_BY_MXNET_AND_AFTER = ("train_scratch", "train_gluon", "export_onnx", "evaluate", "render")
+# What a user's shell may hold: unpinned, each of these gave other model bytes (1, 2, 3, 4, 8
+# threads: five md5s) or other kernels (SSE41). Every variable guards/cpu.py pins appears.
+SHELL_SETTINGS = {
+    "1 thread, oneDNN and numpy preset to SSE4.1": {
+        "OMP_NUM_THREADS": "1",
+        "DNNL_MAX_CPU_ISA": "SSE41",
+        "NPY_DISABLE_CPU_FEATURES": "",
+    },
+    "2 threads": {"OMP_NUM_THREADS": "2"},
+    "3 threads, 3 engine workers": {"OMP_NUM_THREADS": "3", "MXNET_CPU_WORKER_NTHREADS": "3"},
+    "8 threads, MXNet's own limit and the BLAS ones": {
+        "OMP_NUM_THREADS": "8",
+        "MXNET_OMP_MAX_THREADS": "8",
+        "OPENBLAS_NUM_THREADS": "8",
+        "MKL_NUM_THREADS": "8",
+    },
+}
 
 
 def readme_tuned_command() -> list[str]:
@@ -27,14 +47,24 @@ def output_md5s(lock_text: str, stages=COMPUTED_BY_MXNET_AND_AFTER) -> dict:
     return {out["path"]: out["md5"] for stage in stages for out in lock[stage]["outs"]}
 
 
-def assert_outputs_match_committed_lock(project) -> None:
+def assert_outputs_match_committed_lock(project, setting="") -> None:
     committed = output_md5s((PROJECT / "dvc.lock").read_text())
     produced = output_md5s((project.root / "dvc.lock").read_text())
     differ = sorted(path for path in committed if produced.get(path) != committed[path])
     assert not differ, (
-        f"this machine computed other bytes than the committed run for {differ}; "
+        f"this machine computed other bytes than the committed run for {differ}{setting}; "
         "see docs/reproducibility.md (x86-64 with AVX2 is required)"
     )
+
+
+def rerun_under(project, variables: dict, stages) -> str:
+    """`dvc repro -f` of these stages with these variables in the shell; its stderr."""
+    shell = project.env
+    project.env = {**shell, **variables}
+    try:
+        return project.dvc("repro", "-f", "--single-item", *stages).stderr
+    finally:
+        project.env = shell
 
 
 @pytest.mark.slow
@@ -55,6 +85,16 @@ def test_real_data_run_gives_the_committed_bytes_and_the_tuned_set_beats_logisti
     if not edited:
         assert_outputs_match_committed_lock(project)
         assert project.git("status", "--porcelain").stdout == "", "a run must leave git clean"
+        for i, (name, variables) in enumerate(SHELL_SETTINGS.items()):
+            # render draws with numpy and matplotlib, no MXNet: once (numpy's ISA preset).
+            stages = [s for s in COMPUTED_BY_MXNET_AND_AFTER if i == 0 or s != "render"]
+            said = rerun_under(project, variables, stages)
+            assert_outputs_match_committed_lock(project, f" with {name} ({variables})")
+            for stage in stages:  # one line per stage, naming them all
+                (note,) = [line for line in said.splitlines() if line.startswith(f"{stage}: note:")]
+                replaced = [name for name, value in variables.items() if value != PINNED[name]]
+                assert all(f"{name}=" in note for name in replaced), note
+        assert project.git("status", "--porcelain").stdout == ""
     for picture in PICTURES:
         assert (project.root / "plots" / picture).stat().st_size > 10_000
 

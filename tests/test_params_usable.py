@@ -12,6 +12,7 @@ tests/test_multihost.py's).
 """
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import math
@@ -37,7 +38,7 @@ from fmnist.lesson.scratch import ScratchSoftmax
 from fmnist.lesson.training import batch_bounds, check_batch_size, learning_rate
 from fmnist.params import (
     DATA_FILES,
-    RULES,
+    SECTIONS,
     ParamsError,
     load_params,
     mirror_kind,
@@ -421,7 +422,10 @@ def test_the_base_params_are_accepted_and_consumed(workdir):
     consume(params, workdir)
 
 
-@pytest.mark.parametrize("section, key", list(RULES))
+EVERY_KEY = [(name, f.name) for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+@pytest.mark.parametrize("section, key", EVERY_KEY)
 def test_every_accepted_value_is_usable(section, key, workdir):
     @settings(**SETTINGS)
     @given(values_for(section, key))

@@ -5,8 +5,8 @@ tutorial writes them), the guards (fmnist.guards) and the pipeline (the other mo
 use both)."""
 
 from .guards import FmnistError
-from .guards.cpu import cap_instruction_sets
+from .guards.cpu import pin_computation
 
-cap_instruction_sets()  # before any import of mxnet or numpy: see fmnist.guards.cpu
+pin_computation()  # before any import of mxnet or numpy: see fmnist.guards.cpu
 
 __all__ = ["FmnistError"]

@@ -4,15 +4,19 @@
   softmax, and a host sync (`.asscalar()`) on every batch;
 - this pipeline's loop (fmnist.lesson.training) for both models;
 - numpy computing the forward pass and gradient over the same batches, already gathered:
-  the near-hardware bound on this machine.
+  the near-hardware bound on this machine;
+- the Gluon loop with MXNet's OpenMP team at 1 thread (what every stage pins) and at more.
 Prints a table of per-epoch medians; the last line is the summary for the Gluon model.
 """
 
 import argparse
 import dataclasses
 import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -178,6 +182,42 @@ PIPELINES = {
 }
 
 
+# Each thread count runs in a process of its own: MXNet sizes its OpenMP team when it loads,
+# from the environment. MXSetNumOMPThreads (mxnet.base._LIB) does not resize it: it sets the
+# calling thread's OpenMP count, and the operators run on the engine's thread (trained with
+# it at 2 and 4, the models kept the bytes of 1 thread, so it changed nothing).
+THREADED_CHILD = """
+import json, os, sys
+import fmnist  # pins one thread; this measurement alone undoes that before MXNet loads
+os.environ["OMP_NUM_THREADS"] = os.environ["MXNET_OMP_MAX_THREADS"] = sys.argv[1]
+from fmnist.bench import gluon_epochs
+print(json.dumps(gluon_epochs(sys.argv[2], int(sys.argv[3]))))
+"""
+
+
+def gluon_epochs(raw_dir, epochs: int) -> list[float]:
+    params = load_params()
+    train_params = dataclasses.replace(params.train, epochs=epochs)
+    model = PIPELINES[GLUON](params, train_params)
+    return time_pipeline(model, load_real_data(raw_dir), train_params)
+
+
+def time_with_threads(threads: int, raw_dir, epochs: int) -> list[float]:
+    argv = [sys.executable, "-c", THREADED_CHILD, str(threads), str(raw_dir), str(epochs)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def thread_counts() -> list[int]:
+    """1 (pinned), MXNet's own default on x86 (half the logical CPUs, at least 2), all."""
+    cpus = os.cpu_count() or 1
+    return sorted({1, max(2, cpus // 2), cpus})
+
+
+def threads_row(threads: int) -> str:
+    return f"gluon, {threads} OpenMP thread{'s' * (threads > 1)}" + " (pinned)" * (threads == 1)
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Every flag's default in --help, and the description's line breaks kept."""
 
@@ -232,12 +272,15 @@ def main() -> None:
     train_params = dataclasses.replace(params.train, epochs=args.epochs)
     data = load_real_data(args.raw_dir)
     timings = {name: [] for name in PIPELINES} | {NUMPY: []}
+    timings |= {threads_row(n): [] for n in thread_counts()}
     for _ in range(args.rounds):
         for name, create in PIPELINES.items():
             timings[name] += time_pipeline(create(params, train_params), data, train_params)
         timings[NUMPY] += time_numpy(
             data, args.epochs, params.train.lr, params.train.batch_size, params.train.seed
         )
+        for threads in thread_counts():
+            timings[threads_row(threads)] += time_with_threads(threads, args.raw_dir, args.epochs)
     # Last: its millions of short-lived NDArrays slowed the fast loops run after it.
     timings[TUTORIAL] = time_tutorial(args.raw_dir, args.tutorial_epochs, params.train.lr)
     if args.profile:

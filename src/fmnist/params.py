@@ -1,149 +1,84 @@
-"""Load params.yaml into frozen dataclasses, validating every key before any work starts.
+"""params.yaml, read exactly as DVC reads it and checked against one declared schema before
+any work starts.
 
-A bad value gives one FmnistError naming the key, what was found and what is allowed.
+DVC 3.67 reads params.yaml with ruamel.yaml's safe loader (YAML 1.2: `010` is 10, `1e-3`
+is 0.001, `off` is text); PyYAML (YAML 1.1) reads such scalars otherwise, and a stage would
+train one value while dvc.lock records another. The dataclasses below are the schema, which
+pydantic enforces in parse_params (made directly, as tests do, they are not checked);
+params.schema.json is exported from them for editors (`python -m fmnist.params --schema`).
+Any fault is one line: the key, its value (shortened: YAML aliases can nest a 2 KB file into
+millions of items) and what is allowed.
 """
 
 import dataclasses
 import ipaddress
 import json
-import math
 import re
-from collections.abc import Callable
+import reprlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal, get_type_hints
 from urllib.parse import urlsplit
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from pydantic.fields import FieldInfo
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
+from typing_extensions import TypedDict
 
 from . import FmnistError
 
-DATA_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
+DATA_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+DATA_FILES += ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+SCHEMA_FILE = "params.schema.json"
 
 
 class ParamsError(FmnistError):
     pass
 
 
-@dataclass(frozen=True)
-class FetchParams:
-    mirrors: tuple  # tried in order: local directories or http(s) base URLs
-    timeout_s: float  # per network read; a stalled server ends that mirror
-    sha256: dict  # file name (without .gz) -> sha256 of the decompressed bytes
+def checked(problem):
+    """A validator from a function that says why a value is refused, or returns None."""
+
+    def check(value):
+        if (why := problem(value)) is not None:
+            raise ValueError(why)
+        return value
+
+    return AfterValidator(check)
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    batch_size: int
-    epochs: int
-    lr: float
-    lr_schedule: str  # "constant" or "cosine" (decays per batch to 0 over the run)
-    momentum: float
-    weight_decay: float
-    seed: int
+def number(allowed: str, *more, **bounds):  # ints pass as floats, booleans and text do not
+    return Annotated[
+        float, Strict(), Field(allow_inf_nan=False, description=allowed, **bounds), *more
+    ]
 
 
-@dataclass(frozen=True)
-class ScratchParams:
-    init: str  # "normal" (N(0, init_scale^2)), "uniform" (U(-s, s)) or "zeros"
-    init_scale: float
+def integer(allowed: str, **bounds):
+    return Annotated[int, Strict(), Field(description=allowed, **bounds)]
 
 
-@dataclass(frozen=True)
-class GluonParams:
-    init: str
-    init_scale: float
-    kvstore: str  # "local" (one process) or "dist_sync" (MXNet parameter server)
-    workers: int
-    hosts: tuple  # hosts for dist_sync workers 1..; empty means loopback
-    ssh_config: str  # ssh -F file for reaching the hosts; "" means ssh's own (~/.ssh/config)
-    timeout_s: float  # a dist_sync job still running after this is stopped
+def choice(*options):
+    return Annotated[Literal[options], Field(description="one of " + ", ".join(map(repr, options)))]
 
-
-@dataclass(frozen=True)
-class Params:
-    fetch: FetchParams
-    train: TrainParams
-    scratch: ScratchParams
-    gluon: GluonParams
-
-
-@dataclass(frozen=True)
-class Rule:
-    test: Callable[[Any], bool]  # called only on a value of the right type
-    allowed: str  # shown in every error about this key
-    why: Callable[[Any], str] | None = None  # which part of a list is wrong, and how
-
-
-def one_of(*choices) -> Rule:
-    return Rule(lambda v: v in choices, "one of " + ", ".join(repr(c) for c in choices))
-
-
-def at_least(low) -> Rule:
-    return Rule(lambda v: v >= low, f">= {low}")
-
-
-def within(low, high, shown: str, zero=False) -> Rule:
-    """low <= v <= high (or v == 0 with zero); `shown` is the range as the user reads it."""
-    return Rule(lambda v: low <= v <= high or (zero and v == 0), shown)
-
-
-# MXNet reads every number it is given as a float32 and refuses one that float32 cannot hold
-# as a normal number (beyond 3.4e38, or below 1.2e-38 and not 0): lr, momentum,
-# weight_decay and init_scale stay well inside, with room for the products training forms.
-MX_LOW, MX_HIGH = 1e-30, 1e30
-POSITIVE = Rule(lambda v: v > 0, "> 0")
-INITS = one_of("normal", "uniform", "zeros")
-# A value that fits every consumer: sockets take at most ~9.2e9 s, numpy seeds < 2**32, and
-# the cosine schedule turns epochs x batches into a float.
-FETCH_TIMEOUT = within(0.001, 86400, "in [0.001, 86400] (seconds; 86400 is a day)")
-SEED = within(0, 2**32 - 1, "in [0, 4294967295] (numpy's seed range)")
-EPOCHS = within(1, 1_000_000, "in [1, 1000000]")
 
 # What urllib and http.client can send a request to: an ASCII host name, IPv4 or [IPv6]
 # address, an optional port, no user name (urllib would take it for the host), no query or
 # fragment (the file names are appended to the path), nothing to percent-encode.
 HOST_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(\.[A-Za-z0-9_-]{1,63})*\.?")
-URL_CHARACTERS = re.compile(r"[!-~]+")  # printable ASCII, no space
-
-
-def _http_url_problem(url: str, parts) -> str | None:
-    if not URL_CHARACTERS.fullmatch(url):
-        return (
-            "has a space, a control or a non-ASCII character (percent-encode it; "
-            "write a host name in punycode)"
-        )
-    if parts.username is not None or parts.password is not None:
-        return "has a user name; fetch sends none"
-    if "?" in url or "#" in url:
-        return "has a query (?) or fragment (#); give the directory the files are in"
-    host = parts.hostname
-    if not host:
-        return "has no host"
-    if parts.netloc.startswith("["):
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            return f"[{host}] is not an IPv6 address"
-    elif not HOST_NAME.fullmatch(host):
-        return f"host {host!r} is not a host name or an IP address"
-    try:
-        port = parts.port
-    except ValueError:
-        port = 0
-    if port == 0:
-        return "has a port outside 1-65535"
-    return None
 
 
 def mirror_problem(mirror) -> str | None:
-    """Why fetch cannot use this mirror, or None: a local directory, or an http(s) base URL
-    that urllib can send a request to."""
+    """Why fetch cannot use this mirror (a local directory or an http(s) base URL), or None."""
     if not isinstance(mirror, str) or not mirror:
         return "not a non-empty string"
     try:
@@ -154,25 +89,33 @@ def mirror_problem(mirror) -> str | None:
         return None
     if parts.scheme not in ("http", "https"):
         return f"{parts.scheme}:// is not accepted"
-    return _http_url_problem(mirror, parts)
+    if not re.fullmatch(r"[!-~]+", mirror):  # printable ASCII, no space
+        return "has a space, a control or a non-ASCII character (percent-encode it; write a host name in punycode)"  # noqa: E501
+    if parts.username is not None or parts.password is not None:
+        return "has a user name; fetch sends none"
+    if "?" in mirror or "#" in mirror:
+        return "has a query (?) or fragment (#); give the directory the files are in"
+    if not (host := parts.hostname):
+        return "has no host"
+    if parts.netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"[{host}] is not an IPv6 address"
+    elif not HOST_NAME.fullmatch(host):
+        return f"host {host!r} is not a host name or an IP address"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or beyond 65535
+        port = 0
+    return "has a port outside 1-65535" if port == 0 else None
 
 
 def mirror_kind(mirror) -> str | None:
-    """ "url" for an http(s) base URL, "dir" for a local path, None for anything fetch does
-    not accept (ftp://, file://, a malformed URL)."""
+    """ "url" for an http(s) base URL, "dir" for a local path, None if fetch refuses it."""
     if mirror_problem(mirror) is not None:
         return None
     return "url" if urlsplit(mirror).scheme else "dir"
-
-
-def _first_bad_mirror(mirrors) -> str:
-    if not mirrors:
-        return "the list is empty"
-    bad = next(m for m in mirrors if mirror_problem(m))
-    return f"{bad!r}: {mirror_problem(bad)}"
-
-
-HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def is_host(name) -> bool:
@@ -182,168 +125,200 @@ def is_host(name) -> bool:
     if not isinstance(name, str):
         return False
     try:
-        ipaddress.IPv4Address(name)
-        return True
+        return bool(ipaddress.IPv4Address(name))
     except ValueError:
-        pass
-    labels = name.split(".")
-    return (
-        len(name) <= 253
-        and all(HOST_LABEL.fullmatch(label) for label in labels)
-        and not labels[-1].isdigit()
-    )  # 1.2.3.999 or 127.1: not a name, not an address
+        labels = name.split(".")  # 1.2.3.999 or 127.1 (last label all digits): not a name
+    label = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+    return len(name) <= 253 and all(map(label.fullmatch, labels)) and not labels[-1].isdigit()
 
 
-def _are_hosts(v) -> bool:
-    return all(is_host(h) for h in v) and len({h.lower() for h in v}) == len(v)
+def _repeated(hosts) -> str | None:
+    seen = [h.lower() for h in hosts]
+    return next((f"{h!r} is listed twice" for i, h in enumerate(seen) if h in seen[:i]), None)
 
 
-def _is_sha256_map(v) -> bool:
-    return set(v) == set(DATA_FILES) and all(
-        isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h)
-        for h in v.values()
-    )
+# MXNet reads every number as a float32 and refuses one that float32 cannot hold as a normal
+# number (beyond 3.4e38, or below 1.2e-38 and not 0): [1e-30, 1e30] leaves room for products.
+MX_RANGE = dict(ge=1e-30, le=1e30)
+ZERO_OR_NORMAL = checked(lambda v: None if v == 0 or v >= 1e-30 else "float32 cannot hold it")
+SCALE = number("a number in [1e-30, 1e30]", **MX_RANGE)  # not 0: MXNet's normal init refuses it
+INIT = choice("normal", "uniform", "zeros")
+Mirror = Annotated[str, Strict(), checked(lambda m: (why := mirror_problem(m)) and f"{m!r}: {why}")]
+Host = Annotated[str, Strict(), checked(lambda h: None if is_host(h) else f"not a host: {h!r}")]
+Hex64 = Annotated[str, Strict(), Field(pattern="^[0-9a-f]{64}$")]
+Sha256 = with_config(ConfigDict(extra="forbid"))(
+    TypedDict("Sha256", dict.fromkeys(DATA_FILES, Hex64))
+)
+SECTION = ConfigDict(extra="forbid")
 
 
-RULES: dict[tuple[str, str], Rule] = {
-    ("fetch", "mirrors"): Rule(
-        lambda v: len(v) > 0 and all(mirror_kind(m) for m in v),
-        "a non-empty list of local directories and http:// or https:// "
-        "URLs (ftp://, file:// and other schemes are not accepted)",
-        why=_first_bad_mirror,
-    ),
-    ("fetch", "timeout_s"): FETCH_TIMEOUT,
-    ("fetch", "sha256"): Rule(
-        _is_sha256_map, "a mapping of " + ", ".join(DATA_FILES) + " to 64 lowercase hex digits"
-    ),
-    ("train", "batch_size"): at_least(1),
-    ("train", "epochs"): EPOCHS,
-    ("train", "lr"): within(MX_LOW, MX_HIGH, "in [1e-30, 1e30]"),
-    ("train", "lr_schedule"): one_of("constant", "cosine"),
-    ("train", "momentum"): Rule(lambda v: v == 0 or MX_LOW <= v < 1, "0 or in [1e-30, 1)"),
-    ("train", "weight_decay"): within(MX_LOW, MX_HIGH, "0 or in [1e-30, 1e30]", zero=True),
-    ("train", "seed"): SEED,
-    ("scratch", "init"): INITS,
-    # Not 0: MXNet's normal initializer refuses a standard deviation of 0.
-    ("scratch", "init_scale"): within(MX_LOW, MX_HIGH, "in [1e-30, 1e30]"),
-    ("gluon", "init"): INITS,
-    ("gluon", "init_scale"): within(MX_LOW, MX_HIGH, "in [1e-30, 1e30]"),
-    ("gluon", "kvstore"): one_of("local", "dist_sync"),
-    ("gluon", "workers"): at_least(1),
-    ("gluon", "hosts"): Rule(
-        _are_hosts,
-        "a list of distinct host names (RFC 1123, such as "
-        "node-2 or node-2.example.org; ssh config aliases of that form "
-        "too) or IPv4 addresses; IPv6 addresses are not supported by "
-        "MXNet's parameter server",
-    ),
-    ("gluon", "ssh_config"): Rule(
-        lambda v: "\0" not in v,
-        "'' (ssh's own ~/.ssh/config) or the path of an ssh config file, given to ssh as -F",
-    ),
-    ("gluon", "timeout_s"): POSITIVE,
-}
-
-_TYPE_NAMES = {
-    int: "an integer",
-    float: "a number",
-    str: "a string",
-    tuple: "a list",
-    dict: "a mapping",
-}
+@with_config(SECTION)
+@dataclass(frozen=True)
+class FetchParams:
+    mirrors: Annotated[  # tried in order
+        tuple[Mirror, ...],
+        Field(
+            min_length=1,
+            description="a non-empty list of local directories and http:// or "
+            "https:// URLs (ftp://, file:// and other schemes are not accepted)",
+        ),
+    ]
+    timeout_s: number("in [0.001, 86400] (seconds; 86400 is a day)", ge=0.001, le=86400)
+    sha256: Annotated[  # of the decompressed files
+        Sha256,
+        Field(description=f"a mapping of {', '.join(DATA_FILES)} to 64 lowercase hex digits"),
+    ]
 
 
-def _coerce(value, kind):
-    """The value as `kind`, or None when the YAML type is wrong (ints pass as floats)."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        try:
-            value = float(value)
-        except OverflowError:  # an integer beyond any float
-            return None
-    if kind is tuple and isinstance(value, list):
-        value = tuple(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        return None
-    if kind is float and not math.isfinite(value):
-        return None
-    return value
+@with_config(SECTION)
+@dataclass(frozen=True)
+class TrainParams:
+    batch_size: integer("an integer >= 1", ge=1)
+    epochs: integer("an integer in [1, 1000000]", ge=1, le=1_000_000)
+    lr: number("a number in [1e-30, 1e30]", **MX_RANGE)
+    lr_schedule: choice("constant", "cosine")  # cosine: per batch, down to 0 at the end
+    momentum: number("0 or a number in [1e-30, 1)", ZERO_OR_NORMAL, ge=0, lt=1)
+    weight_decay: number("0 or a number in [1e-30, 1e30]", ZERO_OR_NORMAL, ge=0, le=1e30)
+    seed: integer("an integer in [0, 4294967295] (numpy's seed range)", ge=0, le=2**32 - 1)
 
 
-def _yaml_number_hint(raw, kind) -> str:
-    """PyYAML reads 1e-3 (no dot) as a string; say so rather than leave the user puzzled."""
-    try:
-        number = float(raw) if kind is float and isinstance(raw, str) else None
-    except ValueError:
-        return ""
-    if number is None or not math.isfinite(number):
-        return ""
-    return f"; YAML reads {raw} as text, write it as {number!r}"
+@with_config(SECTION)
+@dataclass(frozen=True)
+class ScratchParams:
+    init: INIT  # normal: N(0, init_scale^2), uniform: U(-init_scale, init_scale)
+    init_scale: SCALE
 
 
-def _value(key: str, raw, kind, rule: Rule):
-    value = _coerce(raw, kind)
-    if value is None:
-        raise ParamsError(
-            f"params: {key} must be {_TYPE_NAMES[kind]} ({rule.allowed}), "
-            f"got {raw!r}" + _yaml_number_hint(raw, kind)
-        )
-    if not rule.test(value):
-        detail = f" ({rule.why(value)})" if rule.why else ""
-        raise ParamsError(f"params: {key} must be {rule.allowed}, got {raw!r}{detail}")
-    return value
+@with_config(SECTION)
+@dataclass(frozen=True)
+class GluonParams:
+    init: INIT
+    init_scale: SCALE
+    kvstore: choice("local", "dist_sync")  # one process, or MXNet's parameter server
+    workers: integer("an integer >= 1", ge=1)
+    hosts: Annotated[  # for dist_sync workers 1..; empty means loopback
+        tuple[Host, ...],
+        checked(_repeated),
+        Field(
+            description="a list of distinct host names (RFC 1123, such as node-2 or "
+            "node-2.example.org; ssh config aliases of that form too) or IPv4 addresses; "
+            "IPv6 addresses are not supported by MXNet's parameter server"
+        ),
+    ]
+    ssh_config: Annotated[  # exec refuses a NUL
+        str,
+        Strict(),
+        Field(
+            pattern="^[^\\x00]*$",
+            description="'' (ssh's own ~/.ssh/config) "
+            "or the path of an ssh config file, given to ssh as -F",
+        ),
+    ]
+    timeout_s: number("a number > 0 (seconds)", gt=0)  # a dist_sync job running longer is stopped
 
 
-def _section(name: str, raw, cls):
-    fields = {f.name: f.type for f in dataclasses.fields(cls)}
-    if not isinstance(raw, dict):
-        raise ParamsError(
-            f"params: section '{name}' must be a mapping with keys " + ", ".join(fields)
-        )
-    unknown = sorted(str(k) for k in raw if k not in fields)
-    if unknown:
-        raise ParamsError(
-            f"params: unknown key {name}.{unknown[0]}; "
-            f"allowed keys in '{name}': " + ", ".join(fields)
-        )
-    missing = [k for k in fields if k not in raw]
-    if missing:
-        raise ParamsError(
-            f"params: missing key {name}.{missing[0]}; '{name}' needs all of: " + ", ".join(fields)
-        )
-    return cls(
-        **{
-            key: _value(f"{name}.{key}", raw[key], kind, RULES[(name, key)])
-            for key, kind in fields.items()
-        }
-    )
+@with_config(SECTION)
+@dataclass(frozen=True)
+class Params:
+    fetch: FetchParams
+    train: TrainParams
+    scratch: ScratchParams
+    gluon: GluonParams
+
+
+ADAPTER = TypeAdapter(Params)
+SHORT = reprlib.Repr()  # at most ~200 characters, whatever the size or nesting of the value
+SHORT.maxlevel, SHORT.maxstring, SHORT.maxother, SHORT.maxlong = 3, 60, 60, 40
+UNKNOWN = ("unexpected_keyword_argument", "extra_forbidden", "invalid_key")
+MISSING = ("missing_argument", "missing")
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Params)}
+
+
+def shown(value) -> str:
+    text = SHORT.repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def brief(text: str) -> str:
+    """A message of the loader's or a validator's, on one line and cut short."""
+    return " ".join(text.split())[:200]
+
+
+def keys(cls) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def one_line(error: dict, raw: dict) -> str:
+    """What a pydantic error says: about a section (a loc of 1) or a key (2 or more)."""
+    kind, loc = error["type"], error["loc"]
+    name = ".".join(p if isinstance(p, str) else shown(p) for p in loc[:2])
+    owner, cls = ("the file", Params) if len(loc) == 1 else (f"'{loc[0]}'", SECTIONS[loc[0]])
+    if kind in UNKNOWN and len(loc) <= 2:
+        return f"unknown key {name}; allowed keys in {owner}: {keys(cls)}"
+    if kind in MISSING and len(loc) <= 2:
+        return f"missing key {name}; {owner} needs all of: {keys(cls)}"
+    if len(loc) == 1:
+        return f"{name} must be a mapping with keys {keys(SECTIONS[name])}, got {shown(raw[name])}"
+    why = f" ({brief(str(error['ctx']['error']))})" if kind == "value_error" else ""
+    hint = get_type_hints(cls, include_extras=True)[loc[1]]
+    allowed = next(m.description for m in hint.__metadata__ if isinstance(m, FieldInfo))
+    return f"{name} must be {allowed}, got {shown(raw[loc[0]][loc[1]])}{why}"
 
 
 def parse_params(raw) -> Params:
-    sections = {f.name: f.type for f in dataclasses.fields(Params)}
     if not isinstance(raw, dict):
-        raise ParamsError("params: the file must be a mapping with sections " + ", ".join(sections))
-    unknown = sorted(str(k) for k in raw if k not in sections)
-    if unknown:
+        raise ParamsError(f"params: the file must be a mapping with sections {keys(Params)}")
+    try:
+        return ADAPTER.validate_python(raw)
+    except ValidationError as exc:  # the first error; an unknown key first (a typo is both)
+        errors = exc.errors(include_url=False)
+        first = min(errors, key=lambda e: (e["type"] not in UNKNOWN, e["type"] not in MISSING))
+        raise ParamsError("params: " + one_line(first, raw)) from None
+
+
+def _position(text: str | bytes, offset: int) -> str:
+    """LINE:COL (from 1) of a character or byte offset into text."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    return f"{text.count(newline, 0, offset) + 1}:{offset - text.rfind(newline, 0, offset)}"
+
+
+def yaml_problem(exc: Exception, text: str) -> tuple[str | None, str]:
+    """Where (LINE:COL, if known) and what the YAML loader refused."""
+    if isinstance(exc, MarkedYAMLError) and (mark := exc.problem_mark or exc.context_mark):
+        what = exc.problem or exc.context
+        tab = " (a tab: indent with spaces)" if "'\\t'" in what else ""
+        return f"{mark.line + 1}:{mark.column + 1}", brief(what) + tab
+    if isinstance(exc, YAMLError) and hasattr(exc, "position"):  # ruamel's ReaderError
+        return _position(text, exc.position), f"{exc.reason}: character #x{exc.character:04x}"
+    if isinstance(exc, RecursionError):
+        return None, "it is nested too deeply"
+    return None, brief(str(exc).split(";")[0])  # a date like 2001-02-30, an int of 5000 digits
+
+
+def read_yaml(path) -> object:
+    """params.yaml as DVC 3.67 reads it (dvc.utils.serialize.load_yaml): UTF-8 text with
+    universal newlines, ruamel.yaml's safe loader, an empty document as {}."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ParamsError(f"params: {path} not found; run from the project root") from None
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
         raise ParamsError(
-            f"params: unknown section '{unknown[0]}'; allowed sections: " + ", ".join(sections)
-        )
-    return Params(**{name: _section(name, raw.get(name), cls) for name, cls in sections.items()})
+            f"{path}:{_position(data, exc.start)}: byte 0x{data[exc.start]:02x} is not UTF-8 "
+            "(save the file as UTF-8)"
+        ) from None
+    try:
+        return YAML(typ="safe").load(text) or {}
+    except (YAMLError, ValueError, RecursionError) as exc:
+        where, what = yaml_problem(exc, text)
+        raise ParamsError(f"{path}:{where}: {what}" if where else f"{path}: {what}") from None
 
 
 def load_params(path="params.yaml") -> Params:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_bytes())  # bytes: PyYAML itself reports bad UTF-8
-    except FileNotFoundError:
-        raise ParamsError(f"params: {path} not found; run from the project root") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"params: {path} is not valid YAML: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # PyYAML lets these through
-        # (a date like 2001-02-30, an integer of over 4300 digits; Python's advice on the
-        # latter, after the ";", is for programmers)
-        why = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ParamsError(f"params: {path} cannot be read ({why.split(';')[0]})") from None
-    return parse_params(raw)
+    return parse_params(read_yaml(path))
 
 
 def params_json(params: Params) -> str:
@@ -351,3 +326,25 @@ def params_json(params: Params) -> str:
     dist_sync launcher gives its params to workers on other hosts, which have their own
     params.yaml (or none that matches, for `dvc exp run -S` or a --temp experiment)."""
     return json.dumps(dataclasses.asdict(params), sort_keys=True)
+
+
+def json_schema() -> str:
+    """The text of params.schema.json: the models above, as JSON Schema."""
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **ADAPTER.json_schema()}
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def main() -> None:
+    """`python -m fmnist.params` checks params.yaml; with --schema it writes params.schema.json."""
+    if sys.argv[1:] == ["--schema"]:
+        Path(SCHEMA_FILE).write_text(json_schema())
+        print(f"wrote {SCHEMA_FILE} from fmnist/params.py")
+    else:
+        load_params()
+        print("params.yaml is valid")
+
+
+if __name__ == "__main__":
+    from .guards.stage_runner import run_stage
+
+    run_stage("params", main)

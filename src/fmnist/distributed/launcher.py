@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from ..params import Params, params_json
 from ..prepared import prepared_digest
-from . import DistributedError, per_worker_batch_size
+from . import DistributedError, check_workers_fit, per_worker_batch_size
 from .ssh import Route, probe_host, remote_command, ssh_argv
 
 LOOPBACK = "127.0.0.1"
@@ -299,6 +299,7 @@ def train_on_parameter_server(params: Params, prepared_dir, stage_args: list) ->
     flags, the launcher's params and the digest of its prepared data."""
     gluon = params.gluon
     per_worker_batch_size(params.train.batch_size, gluon.workers)  # all before any start
+    check_workers_fit(gluon.workers, gluon.hosts)
     worker_args = [
         *stage_args,
         "--params",

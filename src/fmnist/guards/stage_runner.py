@@ -15,7 +15,7 @@ import sys
 import textwrap
 
 from . import FmnistError, atomic
-from .cpu import cpu_flags, missing_isa_warning
+from .cpu import cpu_flags, missing_isa_warning, override_notice
 
 STOP_SIGNALS = atomic.STOP_SIGNALS
 RERUN = "run the stage again (dvc repro)"
@@ -131,8 +131,9 @@ def stopped_message(name: str, signum: int) -> str:
 
 def run_stage(name: str, main) -> None:
     install_stop_handlers()
-    if warning := missing_isa_warning(cpu_flags()):
-        print(f"{name}: {warning}", file=sys.stderr)
+    for line in (missing_isa_warning(cpu_flags()), override_notice()):
+        if line:
+            print(f"{name}: {line}", file=sys.stderr)
     try:
         main()
     except FmnistError as exc:
