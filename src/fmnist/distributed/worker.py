@@ -86,7 +86,7 @@ class WorkerModel:
         for param, rows in zip(self.params, self.rows, strict=True):
             nd.sum(rows, axis=0, out=param.grad())
 
-    def __getattr__(self, name):  # forward, loss, save, export, net: the model's own
+    def __getattr__(self, name):  # net, forward, loss_and_correct: the model's own
         return getattr(self.model, name)
 
 

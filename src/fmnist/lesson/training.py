@@ -18,6 +18,8 @@ from mxnet import autograd, nd
 
 
 class TrainingData(Protocol):
+    """What train() reads of the data (the pipeline's fmnist.prepared.Dataset)."""
+
     train_x: np.ndarray  # float32 (N, 784) in [0, 1]
     train_y: np.ndarray  # integer labels (N,) in 0-9
     test_x: np.ndarray
@@ -25,6 +27,8 @@ class TrainingData(Protocol):
 
 
 class TrainingSettings(Protocol):
+    """What train() reads of the settings (the pipeline's train section of params.yaml)."""
+
     batch_size: int
     epochs: int
     lr: float
