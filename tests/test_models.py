@@ -20,6 +20,7 @@ from fmnist.lesson.training import EpochStats
 from fmnist.model_files import load_models, predict_all, read_gluon, read_scratch
 from fmnist.params import ScratchParams, TrainParams
 from fmnist.prepared import write_manifest
+from fmnist.results import load_histories
 from fmnist.saved_models import save_model
 from fmnist.training_stage import write_history
 
@@ -349,3 +350,9 @@ def test_evaluate_refuses_a_foreign_model_in_one_line_and_writes_nothing(
     assert says in lines[0] and "rerun the train_scratch stage" in lines[0], lines[0]
     for output in ("metrics", "predicted_classes", "probabilities"):
         assert not (root / output).exists()
+
+
+def test_a_history_holding_nan_is_refused_so_no_metric_is_nan(tmp_path):
+    write_history([EpochStats(1, float("nan"), 0.5, 0.5, 1.0, 20.0)], tmp_path / "live")
+    with pytest.raises(FmnistError, match=r"loss.tsv holds NaN or infinite values\); rerun"):
+        load_histories({"scratch": tmp_path / "live"})
