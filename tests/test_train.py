@@ -235,3 +235,23 @@ def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_
     assert too_large in result.stdout, result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--epochs", "0"), ("--rounds", "0"), ("--tutorial-epochs", "-2"), ("--epochs", "x")],
+)
+def test_the_benchmark_refuses_a_count_below_one_before_running(flag, value):
+    """`make bench` with 0 epochs or rounds used to run everything, then fail on an empty
+    median. argparse refuses it: one line, exit 2, nothing timed (no table printed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "fmnist.bench", flag, value, "--raw-dir", "/nonexistent"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    says = "'x' is not a whole number" if value == "x" else f"must be at least 1, got {value}"
+    assert result.stderr == (
+        f"python -m fmnist.bench: error: argument {flag}: {says} (--help lists the flags)\n"
+    )
