@@ -5,7 +5,8 @@
 - this pipeline's loop (fmnist.lesson.training) for both models;
 - numpy computing the forward pass and gradient over the same batches, already gathered:
   the near-hardware bound on this machine.
-Prints a table of per-epoch medians; the last line is the summary for the Gluon model.
+Prints a table of per-epoch medians; the last line is the summary: each model's speed-up on
+the tutorial's loop, and the scratch epoch against the Gluon one.
 """
 
 import argparse
@@ -168,9 +169,13 @@ def report(timings: dict, n: int) -> None:
     for name, seconds in timings.items():
         median = statistics.median(seconds)
         print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}{n / median:>11,.0f}")
-    tutorial, gluon_model, bound = (statistics.median(timings[k]) for k in (TUTORIAL, GLUON, NUMPY))
+    tutorial, scratch, gluon_model, bound = (
+        statistics.median(timings[k]) for k in (TUTORIAL, SCRATCH, GLUON, NUMPY)
+    )
     print(
         f"speedup_vs_tutorial={tutorial / gluon_model:.1f} "
+        f"scratch_speedup_vs_tutorial={tutorial / scratch:.1f} "
+        f"scratch_to_gluon={scratch / gluon_model:.2f} "
         f"ratio_to_numpy_bound={gluon_model / bound:.2f} peak_rss_mb={peak_rss_mb():.0f}"
     )
 
@@ -178,10 +183,9 @@ def report(timings: dict, n: int) -> None:
 TUTORIAL = "tutorial (per-item transform, DataLoader)"
 NUMPY = "numpy forward+gradient bound"
 GLUON = "pipeline, gluon (hybridized)"
+SCRATCH = "pipeline, scratch"
 PIPELINES = {
-    "pipeline, scratch": lambda params, train_params: ScratchSoftmax.create(
-        params.scratch, train_params
-    ),
+    SCRATCH: lambda params, train_params: ScratchSoftmax.create(params.scratch, train_params),
     GLUON: lambda params, train_params: GluonSoftmax.create(params.gluon, train_params),
 }
 
