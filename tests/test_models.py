@@ -228,8 +228,14 @@ def test_scratch_save_and_load(tmp_path):
 def test_loading_a_wrong_file_says_what_to_do(tmp_path):
     path = tmp_path / "junk.params"
     path.write_bytes(b"junk")
-    with pytest.raises(FmnistError, match=r"rerun the train_scratch stage \(dvc repro -f"):
+    with pytest.raises(
+        FmnistError, match=r"rerun the train_scratch stage \(dvc repro -f"
+    ) as raised:
         read_scratch(path)
+    assert str(raised.value) == (
+        f"{path}: not an MXNet parameter file (MXNetError: Check failed: fi->Read(&header): "
+        "Invalid NDArray file format); rerun the train_scratch stage (dvc repro -f train_scratch)"
+    )
     with pytest.raises(FmnistError, match="rerun the train_gluon stage"):
         read_gluon(path)
     with pytest.raises(FmnistError, match=r"missing; run the train_gluon stage"):

@@ -49,8 +49,9 @@ def read_arrays(path, name: str) -> dict:
     require_file(path, name)
     try:
         arrays = nd.load(str(path))
-    except Exception as exc:  # MXNet raises its own MXNetError for any unreadable file
-        raise FmnistError(f"{path}: not an MXNet parameter file ({exc}); {rerun(name)}") from None
+    except Exception as exc:  # MXNetError, whose last line (after a C++ traceback) says why
+        why = str(exc).strip().splitlines()[-1]
+        raise FmnistError(f"{path}: not an MXNet parameter file ({why}); {rerun(name)}") from None
     expected = EXPECTED[name]
     wanted = ", ".join(f"{k} {shape} float32" for k, shape in expected.items())
     if (
