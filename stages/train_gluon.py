@@ -52,12 +52,13 @@ def main() -> None:
             "(one process); set gluon.kvstore: dist_sync, or gluon.workers: 1"
         )
     from fmnist.lesson.gluon import GluonSoftmax
-    from fmnist.training_stage import run_training
+    from fmnist.prepared import load_prepared
+    from fmnist.training_stage import TrainingOutputs, run_training
 
+    data = load_prepared(args.prepared_dir)
     model = GluonSoftmax.create(params.gluon, params.train)
-    run_training(
-        model, params.train, args.prepared_dir, args.model, args.live_dir, args.export_prefix
-    )
+    outputs = TrainingOutputs(args.model, args.live_dir, args.export_prefix)
+    run_training(model, params.train, data, outputs)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import yaml
 
 from conftest import small_project_at
 from fmnist.guards.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
-from fmnist.lesson.gluon import GluonSoftmax
+from fmnist.saved_models import export_paths
 
 OUTPUTS = ("models/scratch.params", "dvclive/scratch")
 PAUSE_S = 1.0  # between the two renames: the window the signal is sent in
@@ -151,7 +151,7 @@ def staged_paths(root: Path) -> list[Path]:
         for out in stage["outs"]:
             path = root / (out if isinstance(out, str) else next(iter(out)))
             if prefix and prefix.parent == path:
-                paths += [Path(p) for p in GluonSoftmax.export_paths(prefix)]
+                paths += [Path(p) for p in export_paths(prefix)]
             else:
                 paths.append(path)
     return paths

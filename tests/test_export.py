@@ -8,8 +8,10 @@ from mxnet import gluon, nd
 from conftest import LOCAL_GLUON, synthetic_split
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.training import train
+from fmnist.model_files import read_gluon
 from fmnist.params import TrainParams
 from fmnist.prepared import Dataset
+from fmnist.saved_models import export_gluon, export_paths, save_model
 
 TRAIN = TrainParams(
     batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=7
@@ -29,7 +31,7 @@ def test_exported_model_gives_the_trained_predictions(tmp_path):
     data = small_data()
     model = GluonSoftmax.create(GLUON, TRAIN)
     train(model, data, TRAIN, on_epoch=lambda stats: None)
-    model.export(*GluonSoftmax.export_paths(tmp_path / "gluon"))
+    export_gluon(model, *export_paths(tmp_path / "gluon"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gluon-0000.params", "gluon-symbol.json"]
 
     imported = gluon.SymbolBlock.imports(
@@ -47,8 +49,8 @@ def test_saved_parameters_give_the_trained_predictions(tmp_path):
     data = small_data()
     model = GluonSoftmax.create(GLUON, TRAIN)
     train(model, data, TRAIN, on_epoch=lambda stats: None)
-    model.save(tmp_path / "gluon.params")
-    loaded = GluonSoftmax.load(tmp_path / "gluon.params")
+    save_model(model, tmp_path / "gluon.params")
+    loaded = read_gluon(tmp_path / "gluon.params")
     np.testing.assert_array_equal(
         loaded.predict_proba(data.test_x), model.predict_proba(data.test_x)
     )

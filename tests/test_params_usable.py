@@ -35,7 +35,7 @@ from fmnist.download import fetch_file
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.graph import seed_everything
 from fmnist.lesson.scratch import ScratchSoftmax
-from fmnist.lesson.training import batch_bounds, check_batch_size, learning_rate
+from fmnist.lesson.training import batch_bounds, learning_rate
 from fmnist.params import (
     DATA_FILES,
     SECTIONS,
@@ -45,6 +45,7 @@ from fmnist.params import (
     params_json,
     parse_params,
 )
+from fmnist.training_stage import check_batch_fits
 
 # Fashion-MNIST's training set; the batch checks are also run against the small test sets.
 TRAIN_SIZES = (60_000, 300)
@@ -347,7 +348,7 @@ def consume_fetch(fetch, workdir) -> None:
 
 def learning_rates(train, train_size: int) -> list[float]:
     """The schedule's rates at the first, middle and last steps of the run."""
-    check_batch_size(train.batch_size, train_size)
+    check_batch_fits(train, train_size)
     total = train.epochs * len(batch_bounds(train_size, train.batch_size))
     return [learning_rate(train, step, total) for step in sorted({0, 1, total // 2, total - 1})]
 

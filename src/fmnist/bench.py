@@ -6,7 +6,8 @@
 - numpy computing the forward pass and gradient over the same batches, already gathered:
   the near-hardware bound on this machine;
 - the Gluon loop with MXNet's OpenMP team at 1 thread (what every stage pins) and at more.
-Prints a table of per-epoch medians; the last line is the summary for the Gluon model.
+Prints a table of per-epoch medians; the last line is the summary: each model's speed-up on
+the tutorial's loop, and the scratch epoch against the Gluon one.
 """
 
 import argparse
@@ -27,7 +28,7 @@ from mxnet import autograd, gluon, nd
 
 from .lesson.fashion_mnist import IMAGE_SIDE, NUM_CLASSES, NUM_FEATURES
 from .lesson.gluon import GluonSoftmax
-from .lesson.scratch import ScratchSoftmax, naive_cross_entropy
+from .lesson.scratch import ScratchSoftmax
 from .lesson.training import batch_bounds, train
 from .params import load_params
 from .prepared import SPLITS, Dataset, load_split, to_features
@@ -48,6 +49,14 @@ class LocalFashionMNIST(gluon.data.vision.FashionMNIST):
         images, labels = load_split(self._raw_dir, "train")
         self._data = nd.array(images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE, 1), dtype=np.uint8)
         self._label = labels.astype(np.int32)
+
+
+def naive_cross_entropy(logits, labels):
+    """The tutorial's loss: -log of softmax's output, exp / sum. exp overflows to inf once a
+    logit passes ~88, and the loss is then NaN (the lesson's is log-sum-exp)."""
+    exp = nd.exp(logits)
+    softmax = exp / exp.sum(axis=1, keepdims=True)
+    return -nd.log(nd.pick(softmax, labels, axis=1))
 
 
 def tutorial_transform(data, label):
@@ -164,9 +173,13 @@ def report(timings: dict, n: int) -> None:
     for name, seconds in timings.items():
         median = statistics.median(seconds)
         print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}{n / median:>11,.0f}")
-    tutorial, gluon_model, bound = (statistics.median(timings[k]) for k in (TUTORIAL, GLUON, NUMPY))
+    tutorial, scratch, gluon_model, bound = (
+        statistics.median(timings[k]) for k in (TUTORIAL, SCRATCH, GLUON, NUMPY)
+    )
     print(
         f"speedup_vs_tutorial={tutorial / gluon_model:.1f} "
+        f"scratch_speedup_vs_tutorial={tutorial / scratch:.1f} "
+        f"scratch_to_gluon={scratch / gluon_model:.2f} "
         f"ratio_to_numpy_bound={gluon_model / bound:.2f} peak_rss_mb={peak_rss_mb():.0f}"
     )
 
@@ -174,10 +187,9 @@ def report(timings: dict, n: int) -> None:
 TUTORIAL = "tutorial (per-item transform, DataLoader)"
 NUMPY = "numpy forward+gradient bound"
 GLUON = "pipeline, gluon (hybridized)"
+SCRATCH = "pipeline, scratch"
 PIPELINES = {
-    "pipeline, scratch": lambda params, train_params: ScratchSoftmax.create(
-        params.scratch, train_params
-    ),
+    SCRATCH: lambda params, train_params: ScratchSoftmax.create(params.scratch, train_params),
     GLUON: lambda params, train_params: GluonSoftmax.create(params.gluon, train_params),
 }
 
@@ -218,6 +230,17 @@ def threads_row(threads: int) -> str:
     return f"gluon, {threads} OpenMP thread{'s' * (threads > 1)}" + " (pinned)" * (threads == 1)
 
 
+def positive_int(text: str) -> int:
+    """A count of epochs or rounds: 0 would time nothing, and the medians need one value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Every flag's default in --help, and the description's line breaks kept."""
 
@@ -227,8 +250,15 @@ train section (train.epochs replaced by --epochs) and the scratch and gluon init
 the tutorial's loop uses train.lr with the tutorial's batch of 256 and W ~ N(0, 1)."""
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A bad flag is one line, not the usage text with the error under it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
+
+
 def parse_args():
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m fmnist.bench",
         description=__doc__,
         epilog=SETTINGS,
@@ -243,20 +273,20 @@ def parse_args():
     )
     parser.add_argument(
         "--tutorial-epochs",
-        type=int,
+        type=positive_int,
         default=3,
         metavar="N",
         help="epochs of the tutorial's loop, the slow one (it transforms every image on its own)",
     )
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=positive_int,
         default=3,
         metavar="N",
         help="the fast loops take turns, so a burst of load on a shared machine hits them alike",
     )
     parser.add_argument(
-        "--epochs", type=int, default=4, metavar="N", help="per fast loop and round"
+        "--epochs", type=positive_int, default=4, metavar="N", help="per fast loop and round"
     )
     parser.add_argument(
         "--profile",

@@ -102,14 +102,15 @@ def require_faithful(check: dict, onnx_paths: dict) -> None:
 
 def trained_weights(model_paths: dict) -> dict:
     """{"scratch": params file, "gluon": params file} -> {name: (W (10, 784), b (10,))} as
-    numpy float32, read by the models' own loaders (which check the files)."""
-    from .model_files import load_models
+    numpy float32, from the files checked completely (fmnist.saved_models). The scratch
+    model keeps the tutorial's W (784, 10): transposed here to Gemm's layout."""
+    from .saved_models import read_arrays
 
-    models = load_models(model_paths)
     layers = {}
-    if "scratch" in models:
-        layers["scratch"] = (models["scratch"].weight, models["scratch"].bias)
-    if "gluon" in models:
-        dense = models["gluon"].net
-        layers["gluon"] = (dense.weight.data(), dense.bias.data())
-    return {name: (w.asnumpy(), b.asnumpy()) for name, (w, b) in layers.items()}
+    for name, path in model_paths.items():
+        arrays = {key: array.asnumpy() for key, array in read_arrays(path, name).items()}
+        if name == "scratch":
+            layers[name] = (np.ascontiguousarray(arrays["W"].T), arrays["b"])
+        else:
+            layers[name] = (arrays["weight"], arrays["bias"])
+    return layers

@@ -35,6 +35,8 @@ def read_history(live_dir) -> dict:
             rows = [line.split("\t") for line in f.read().splitlines()[1:]]
         series["epoch"] = [int(step) for step, _ in rows]
         series[name] = [float(value) for _, value in rows]
+        if not np.isfinite(series[name]).all():  # no metrics file may hold NaN or Infinity
+            raise ValueError(f"{path} holds NaN or infinite values")
     return series
 
 

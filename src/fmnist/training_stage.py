@@ -1,37 +1,81 @@
-"""The body of both training stages: train, then write the model and its history (a DVCLive
-directory: metrics.json + per-epoch .tsv series).
+"""The body of both training stages, and of a dist_sync worker: train with the lesson's
+loop, then write the model and its history (a DVCLive directory: metrics.json + per-epoch
+.tsv series). The lesson's own errors become one-line FmnistErrors here, with what to
+change in params.yaml.
 
 Wall times are printed on every epoch line but written to no output: a tracked file that
 held them would change on every run, and `make bench` is where speed is measured.
 dvcyaml=None: DVCLive must not rewrite dvc.yaml, whose metrics and plots sections are written
 by hand."""
 
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 from dvclive import Live
 
+from . import FmnistError
 from .guards.atomic import staged_outputs
-from .lesson.training import train
-from .prepared import load_prepared
+from .lesson.training import BatchTooLargeError, DivergenceError, check_batch_size, train
+from .saved_models import export_gluon, export_paths, save_model
 
 
-def write_outputs(model, history, model_path, live_dir, export_prefix=None):
+@dataclass(frozen=True)
+class TrainingOutputs:
+    model: str  # the model file
+    live_dir: str  # the DVCLive history
+    export_prefix: str | None = None  # the Gluon model's export, if any
+
+
+@contextmanager
+def as_stage_errors(train_params):
+    """The lesson's errors, said as what to change in params.yaml."""
+    try:
+        yield
+    except DivergenceError as exc:
+        lr = train_params.lr
+        raise FmnistError(
+            f"{exc}; lower train.lr (now {lr:g}) in params.yaml, e.g. to {lr / 10:g}. "
+            "No model was written."
+        ) from None
+    except BatchTooLargeError as exc:
+        raise FmnistError(f"params: train.{exc}") from None
+
+
+def check_batch_fits(train_params, train_size: int) -> None:
+    """train.batch_size against a training set (a dist_sync job: the whole set, before the
+    workers take their shards)."""
+    with as_stage_errors(train_params):
+        check_batch_size(train_params.batch_size, train_size)
+
+
+def run_training(model, train_params, data, outputs: TrainingOutputs | None, echo=True):
+    """Train; then, if outputs are given, write them. Returns the history."""
+    with as_stage_errors(train_params):
+        history = train(model, data, train_params, on_epoch=print_epoch if echo else no_echo)
+    # Outputs are written only after training finished: a diverged or interrupted run
+    # leaves nothing behind.
+    if outputs is not None:
+        write_outputs(model, history, outputs)
+    return history
+
+
+def print_epoch(stats) -> None:
+    print(stats.line(), flush=True)
+
+
+def no_echo(stats) -> None:
+    pass
+
+
+def write_outputs(model, history, outputs: TrainingOutputs) -> None:
     """All or nothing: the outputs are renamed into place together at the end, so an
     interrupted stage never leaves a model without its history (DVC would otherwise keep
     the model of a run that did not finish)."""
     with staged_outputs() as stage:
-        model.save(stage(model_path))
-        write_history(history, stage(live_dir))
-        if export_prefix is not None:
-            model.export(*(stage(path) for path in model.export_paths(export_prefix)))
-
-
-def run_training(
-    model, train_params, prepared_dir, model_path, live_dir, export_prefix=None
-) -> None:
-    data = load_prepared(prepared_dir)
-    history = train(model, data, train_params, on_epoch=lambda s: print(s.line(), flush=True))
-    # Outputs are written only after training finished: a diverged or interrupted run
-    # leaves nothing behind.
-    write_outputs(model, history, model_path, live_dir, export_prefix)
+        save_model(model, stage(outputs.model))
+        write_history(history, stage(outputs.live_dir))
+        if outputs.export_prefix is not None:
+            export_gluon(model, *(stage(path) for path in export_paths(outputs.export_prefix)))
 
 
 def write_history(history, live_dir) -> None:

@@ -15,10 +15,9 @@ import mxnet as mx
 from mxnet import nd
 
 from ..lesson.gluon import GluonSoftmax
-from ..lesson.training import check_batch_size, train
 from ..params import Params
 from ..prepared import Dataset, arrays_unlike_manifest, load_prepared, prepared_digest
-from ..training_stage import write_outputs
+from ..training_stage import TrainingOutputs, check_batch_fits, run_training
 from . import DistributedError, per_worker_batch_size
 
 
@@ -87,7 +86,7 @@ class WorkerModel:
         for param, rows in zip(self.params, self.rows, strict=True):
             nd.sum(rows, axis=0, out=param.grad())
 
-    def __getattr__(self, name):  # forward, loss, save, export, net: the model's own
+    def __getattr__(self, name):  # net, forward, loss_and_correct: the model's own
         return getattr(self.model, name)
 
 
@@ -135,8 +134,8 @@ def run_worker(
         params.train, batch_size=per_worker_batch_size(params.train.batch_size, workers)
     )
     data = load_prepared(prepared_dir)
-    # The global batch against the whole set: train() would only see this worker's parts.
-    check_batch_size(params.train.batch_size, len(data.train_y))
+    # The global batch against the whole set: training would only see this worker's parts.
+    check_batch_fits(params.train, len(data.train_y))
     data = shard(data, index, workers)
     print(
         f"ps-lite rank {kvstore.rank} of {workers}: {len(data.train_y)} training examples, "
@@ -148,14 +147,9 @@ def run_worker(
     model = WorkerModel(
         GluonSoftmax.create(params.gluon, train_params, kvstore=None), kvstore, index
     )
+    # All workers end with the same weights; worker 0 prints the epochs and writes the
+    # outputs, as the stage does (loss and train accuracy in its history are over its shard).
     writer = index == 0
-    history = train(
-        model,
-        data,
-        train_params,
-        on_epoch=lambda s: print(s.line(), flush=True) if writer else None,
-    )
+    outputs = TrainingOutputs(model_path, live_dir, export_prefix) if writer else None
+    run_training(model, train_params, data, outputs, echo=writer)
     print(f"final weights sha256 {weights_digest(model.net)}", flush=True)
-    if writer:  # all workers hold the same weights; one writes, atomically
-        # (loss and train accuracy in the history are over worker 0's shard)
-        write_outputs(model, history, model_path, live_dir, export_prefix)

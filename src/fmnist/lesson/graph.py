@@ -1,17 +1,16 @@
-"""The two softmax-regression models behind one small interface.
+"""What the two softmax-regression models share, and the interface the training loop uses.
 
 A model has
 - `loss_and_correct(x, y) -> (loss, correct)`: per-example cross-entropy, recorded for
   autograd, and 1.0 where the predicted class is the label (no gradient). Both come out of
   one compiled MXNet graph, so a batch costs one engine call, not one per operator.
 - `step(lr, batch_size)`: one SGD update from the recorded gradients.
-- `forward(x) -> logits`, `predict_proba(x)`, `save(path)` and `load(path)`.
-Everything else about training (epochs, batches, metrics, timing, guards) is fmnist.lesson.training.
+- `forward(x) -> logits` and `predict_proba(x)`.
+Everything else about training (epochs, batches, timing, divergence) is
+fmnist.lesson.training; model files are the pipeline's (fmnist.saved_models, fmnist.model_files).
 """
 
 import mxnet as mx
-
-from .. import FmnistError
 
 # Why compiled graphs use both flags: static_alloc plans memory once; static_shape skips
 # shape inference on every call (it redoes it only when the last, smaller batch comes).
@@ -26,12 +25,3 @@ def seed_everything(seed: int) -> None:
 def correct_predictions(F, logits, labels):
     """1.0 where argmax(logits) is the label. BlockGrad: accuracy takes no part in backward."""
     return F.BlockGrad(F.broadcast_equal(F.argmax(logits, axis=1), labels))
-
-
-def require_file(path, stage: str) -> None:
-    """MXNet says "not a parameter file" of any path it cannot open: name a missing model
-    as missing, and the stage that makes it."""
-    try:
-        open(path, "rb").close()
-    except FileNotFoundError:
-        raise FmnistError(f"{path}: missing; run the {stage} stage (dvc repro {stage})") from None
