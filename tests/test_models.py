@@ -324,6 +324,9 @@ def run_evaluate(root, scratch_model):
         "--prepared-dir": "prepared",
         "--scratch-model": scratch_model,
         "--gluon-model": "gluon.params",
+        # Never read in these cases: the models are refused before their ONNX files are run.
+        "--scratch-onnx": "scratch.onnx",
+        "--gluon-onnx": "gluon.onnx",
         "--scratch-live": "live-scratch",
         "--gluon-live": "live-gluon",
         "--metrics-dir": "metrics",
