@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from fmnist import FmnistError
-from fmnist.download import shown
+from fmnist.guards.stage_runner import shown
 from fmnist.lesson.fashion_mnist import CLASS_NAMES
 from fmnist.model_runtimes import MxnetExport, OnnxFile
 from fmnist.pictures import MAX_PIXELS, has_light_background, load_picture, to_model_input

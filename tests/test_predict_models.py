@@ -17,18 +17,9 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from fmnist.onnx_graph import INPUT, OUTPUT, model_bytes
+from test_predict import predict
 
 DO = "use a model this project made (`dvc repro {stage}`)"
-
-
-def predict(*args, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fmnist.predict", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def mxnet_export(prefix, units=10, in_units=784, dtype="float32", weight=None):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import FmnistError
 from .guards.atomic import atomic_path
+from .guards.stage_runner import shown
 from .idx import IdxError, gz_sha256, kind_of
 from .params import DATA_FILES, FetchParams, mirror_kind, mirror_problem
 
@@ -106,13 +107,6 @@ class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
 
 
 OPENER = urllib.request.build_opener(HttpOnlyRedirects)
-
-
-def shown(text, limit: int | None = 200) -> str:
-    """Untrusted text (what a server sent, a file name) as part of one line on a terminal:
-    no line break, no control or escape sequence (each becomes ?), no undecodable byte."""
-    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(text).split()))
-    return text if limit is None or len(text) <= limit else text[:limit] + "..."
 
 
 def declared_length(response) -> int | None:

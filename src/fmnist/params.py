@@ -234,7 +234,7 @@ MISSING = ("missing_argument", "missing")
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Params)}
 
 
-def shown(value) -> str:
+def short_repr(value) -> str:
     text = SHORT.repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -251,18 +251,19 @@ def keys(cls) -> str:
 def one_line(error: dict, raw: dict) -> str:
     """What a pydantic error says: about a section (a loc of 1) or a key (2 or more)."""
     kind, loc = error["type"], error["loc"]
-    name = ".".join(p if isinstance(p, str) else shown(p) for p in loc[:2])
+    name = ".".join(p if isinstance(p, str) else short_repr(p) for p in loc[:2])
     owner, cls = ("the file", Params) if len(loc) == 1 else (f"'{loc[0]}'", SECTIONS[loc[0]])
     if kind in UNKNOWN and len(loc) <= 2:
         return f"unknown key {name}; allowed keys in {owner}: {keys(cls)}"
     if kind in MISSING and len(loc) <= 2:
         return f"missing key {name}; {owner} needs all of: {keys(cls)}"
     if len(loc) == 1:
-        return f"{name} must be a mapping with keys {keys(SECTIONS[name])}, got {shown(raw[name])}"
+        got = short_repr(raw[name])
+        return f"{name} must be a mapping with keys {keys(SECTIONS[name])}, got {got}"
     why = f" ({brief(str(error['ctx']['error']))})" if kind == "value_error" else ""
     hint = get_type_hints(cls, include_extras=True)[loc[1]]
     allowed = next(m.description for m in hint.__metadata__ if isinstance(m, FieldInfo))
-    return f"{name} must be {allowed}, got {shown(raw[loc[0]][loc[1]])}{why}"
+    return f"{name} must be {allowed}, got {short_repr(raw[loc[0]][loc[1]])}{why}"
 
 
 def parse_params(raw) -> Params:

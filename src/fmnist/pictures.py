@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from . import FmnistError
-from .download import shown
+from .guards.stage_runner import shown
 from .lesson.fashion_mnist import IMAGE_SIDE, NUM_FEATURES
 
 FORMATS = ("PNG", "JPEG")

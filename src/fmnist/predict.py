@@ -11,8 +11,7 @@ import argparse
 
 import numpy as np
 
-from .download import shown
-from .guards.stage_runner import run_stage
+from .guards.stage_runner import run_stage, shown
 from .lesson.fashion_mnist import CLASS_NAMES
 from .model_runtimes import MxnetExport, MxnetWeights, OnnxFile
 from .pictures import load_picture

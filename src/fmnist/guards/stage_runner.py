@@ -21,6 +21,13 @@ STOP_SIGNALS = atomic.STOP_SIGNALS
 RERUN = "run the stage again (dvc repro)"
 
 
+def shown(text, limit: int | None = 200) -> str:
+    """Untrusted text (what a server sent, a file name) as part of one line on a terminal:
+    no line break, no control or escape sequence (each becomes ?), no undecodable byte."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(text).split()))
+    return text if limit is None or len(text) <= limit else text[:limit] + "..."
+
+
 class Stopped(KeyboardInterrupt):
     """Raised by a stop signal; a KeyboardInterrupt so that nothing on the way catches it."""
 
