@@ -84,17 +84,21 @@ def test_test_image_gets_evaluates_probabilities_also_as_a_photo(small_project, 
     assert lines[1]["c0"] == CLASS_NAMES[evaluated.argmax()]
 
 
+def assert_unreadable(path, result) -> None:
+    """predict's one line for a file that is no readable picture, and nothing on stdout."""
+    assert result.returncode == 1 and result.stdout == ""
+    assert re.fullmatch(
+        rf"predict: error: {re.escape(str(path))}: not a readable PNG or JPEG image \(.+\); "
+        r"check that it opens in an image viewer, or save it again as PNG\n",
+        result.stderr,
+    ), result.stderr
+
+
 @pytest.mark.parametrize("content", [b"hello, not a picture\n", b"\x89PNG\r\n\x1a\ntruncated"])
 def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content):
     bad = tmp_path / "notes.png"
     bad.write_bytes(content)
-    result = predict(bad)  # fails before any model is needed
-    assert result.returncode == 1 and result.stdout == ""
-    assert re.fullmatch(
-        rf"predict: error: {re.escape(str(bad))}: not a readable PNG or JPEG "
-        r"image \(.+\); check that it opens in an image viewer, or save it again as PNG\n",
-        result.stderr,
-    ), result.stderr
+    assert_unreadable(bad, predict(bad))  # fails before any model is needed
 
 
 @pytest.mark.parametrize(
@@ -232,13 +236,7 @@ HOSTILE_PNGS = {
 def test_a_hostile_png_gets_one_line_and_what_to_do(tmp_path, case):
     bad = tmp_path / "hostile.png"
     bad.write_bytes(HOSTILE_PNGS[case]())
-    result = predict(bad)
-    assert result.returncode == 1 and result.stdout == ""
-    assert re.fullmatch(
-        rf"predict: error: {re.escape(str(bad))}: not a readable PNG or JPEG image \(.+\); "
-        r"check that it opens in an image viewer, or save it again as PNG\n",
-        result.stderr,
-    ), result.stderr
+    assert_unreadable(bad, predict(bad))
 
 
 def special_file(kind: str, tmp_path):
