@@ -55,6 +55,7 @@ def check_weights(weight: np.ndarray, bias: np.ndarray, source: str) -> None:
 
 def softmax_regression(weight: np.ndarray, bias: np.ndarray, model: str):
     """The onnx.ModelProto of x W^T + b, then softmax over the classes."""
+    check_weights(weight, bias, f"the {model} model")
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
