@@ -36,6 +36,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from typing_extensions import TypedDict
 
 from . import FmnistError
+from .guards.stage_runner import run_stage, shown
 
 DATA_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 DATA_FILES += ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -239,11 +240,6 @@ def short_repr(value) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def brief(text: str) -> str:
-    """A message of the loader's or a validator's, on one line and cut short."""
-    return " ".join(text.split())[:200]
-
-
 def keys(cls) -> str:
     return ", ".join(f.name for f in dataclasses.fields(cls))
 
@@ -260,7 +256,7 @@ def one_line(error: dict, raw: dict) -> str:
     if len(loc) == 1:
         got = short_repr(raw[name])
         return f"{name} must be a mapping with keys {keys(SECTIONS[name])}, got {got}"
-    why = f" ({brief(str(error['ctx']['error']))})" if kind == "value_error" else ""
+    why = f" ({shown(str(error['ctx']['error']))})" if kind == "value_error" else ""
     hint = get_type_hints(cls, include_extras=True)[loc[1]]
     allowed = next(m.description for m in hint.__metadata__ if isinstance(m, FieldInfo))
     return f"{name} must be {allowed}, got {short_repr(raw[loc[0]][loc[1]])}{why}"
@@ -288,12 +284,12 @@ def yaml_problem(exc: Exception, text: str) -> tuple[str | None, str]:
     if isinstance(exc, MarkedYAMLError) and (mark := exc.problem_mark or exc.context_mark):
         what = exc.problem or exc.context
         tab = " (a tab: indent with spaces)" if "'\\t'" in what else ""
-        return f"{mark.line + 1}:{mark.column + 1}", brief(what) + tab
+        return f"{mark.line + 1}:{mark.column + 1}", shown(what) + tab
     if isinstance(exc, YAMLError) and hasattr(exc, "position"):  # ruamel's ReaderError
         return _position(text, exc.position), f"{exc.reason}: character #x{exc.character:04x}"
     if isinstance(exc, RecursionError):
         return None, "it is nested too deeply"
-    return None, brief(str(exc).split(";")[0])  # a date like 2001-02-30, an int of 5000 digits
+    return None, shown(str(exc).split(";")[0])  # a date like 2001-02-30, an int of 5000 digits
 
 
 def read_yaml(path) -> object:
@@ -346,6 +342,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from .guards.stage_runner import run_stage
-
     run_stage("params", main)
