@@ -26,6 +26,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import held_inputs
+
 # `.tmp-PID-NAME`: a prefix, so that a writer that takes a prefix (MXNet's export writes
 # PREFIX-symbol.json and PREFIX-0000.params) writes the temporary names of both files.
 TEMP_PREFIX = ".tmp-"
@@ -108,6 +110,7 @@ class Staged:
         return tmp
 
     def commit(self) -> None:
+        held_inputs.check()  # an input edited during the run: keep nothing
         for tmp, _ in self.outputs:
             _sync_tree(tmp)  # also raises if the body wrote nothing there
         with stop_signals_held():
@@ -255,6 +258,13 @@ def write_bytes_atomic(final, data: bytes) -> None:
 
 def write_text_atomic(final, text: str) -> None:
     write_bytes_atomic(final, text.encode("utf-8"))
+
+
+def withdraw_committed() -> None:
+    """Remove the outputs committed so far: they came from inputs that changed."""
+    for final in committed:
+        _discard(Path(final))
+    committed.clear()
 
 
 def remove_stale_temporaries(*finals) -> list[Path]:

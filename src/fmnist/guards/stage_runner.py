@@ -14,7 +14,7 @@ import struct
 import sys
 import textwrap
 
-from . import FmnistError, atomic
+from . import FmnistError, atomic, held_inputs
 from .cpu import cpu_flags, missing_isa_warning, override_notice
 
 STOP_SIGNALS = atomic.STOP_SIGNALS
@@ -142,7 +142,9 @@ def run_stage(name: str, main) -> None:
         if line:
             print(f"{name}: {line}", file=sys.stderr)
     try:
+        held_inputs.hold(name)
         main()
+        inputs_held_still()
     except FmnistError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(1)
@@ -153,6 +155,15 @@ def run_stage(name: str, main) -> None:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         print(stopped_message(name, signum), file=sys.stderr)
         sys.exit(128 + signum)
+
+
+def inputs_held_still() -> None:
+    """The last check, as the stage ends: outputs committed from changed inputs go."""
+    try:
+        held_inputs.check()
+    except FmnistError:
+        atomic.withdraw_committed()
+        raise
 
 
 def stage_parser(stage: str, description: str, settings: str) -> argparse.ArgumentParser:
