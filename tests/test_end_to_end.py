@@ -12,25 +12,39 @@ import pytest
 import yaml
 
 from conftest import PROJECT, REAL_DATA, copy_project
-from fmnist.guards.cpu import PINNED
+from fmnist.guards.cpu import pinned
 from test_pipeline import PICTURES
 
 COMPUTED_BY_MXNET_AND_AFTER = ("train_scratch", "train_gluon", "export_onnx", "evaluate", "render")
 # What a user's shell may hold: unpinned, each of these gave other model bytes (1, 2, 3, 4, 8
-# threads: five md5s) or other kernels (SSE41). Every variable guards/cpu.py pins appears.
+# threads: five md5s; OpenBLAS's Cooperlake, Prescott and an empty kernel name: another
+# scratch.params; MXNet without oneDNN: another gluon.params) or other kernels (SSE41).
+# Every variable guards/cpu.py pins appears, and some it removes.
 SHELL_SETTINGS = {
-    "1 thread, oneDNN and numpy preset to SSE4.1": {
+    "1 thread, oneDNN and numpy preset to SSE4.1, OpenBLAS's Prescott kernel": {
         "OMP_NUM_THREADS": "1",
         "DNNL_MAX_CPU_ISA": "SSE41",
         "NPY_DISABLE_CPU_FEATURES": "",
+        "OPENBLAS_CORETYPE": "Prescott",
     },
-    "2 threads": {"OMP_NUM_THREADS": "2"},
-    "3 threads, 3 engine workers": {"OMP_NUM_THREADS": "3", "MXNET_CPU_WORKER_NTHREADS": "3"},
-    "8 threads, MXNet's own limit and the BLAS ones": {
+    "2 threads, OpenBLAS's Cooperlake kernel, MXNet without oneDNN": {
+        "OMP_NUM_THREADS": "2",
+        "OPENBLAS_CORETYPE": "Cooperlake",
+        "MXNET_MKLDNN_ENABLED": "0",
+    },
+    "3 threads, 3 engine workers, OpenBLAS's SkylakeX kernel, MXNet's naive engine": {
+        "OMP_NUM_THREADS": "3",
+        "MXNET_CPU_WORKER_NTHREADS": "3",
+        "OPENBLAS_CORETYPE": "SkylakeX",
+        "MXNET_ENGINE_TYPE": "NaiveEngine",
+    },
+    "8 threads, MXNet's own limit and the BLAS ones, an empty OpenBLAS kernel name": {
         "OMP_NUM_THREADS": "8",
         "MXNET_OMP_MAX_THREADS": "8",
         "OPENBLAS_NUM_THREADS": "8",
         "MKL_NUM_THREADS": "8",
+        "OPENBLAS_CORETYPE": "",
+        "MXNET_SAFE_ACCUMULATION": "1",
     },
 }
 
@@ -92,7 +106,7 @@ def test_real_data_run_gives_the_committed_bytes_and_the_tuned_set_beats_logisti
             assert_outputs_match_committed_lock(project, f" with {name} ({variables})")
             for stage in stages:  # one line per stage, naming them all
                 (note,) = [line for line in said.splitlines() if line.startswith(f"{stage}: note:")]
-                replaced = [name for name, value in variables.items() if value != PINNED[name]]
+                replaced = [name for name, value in variables.items() if value != pinned.get(name)]
                 assert all(f"{name}=" in note for name in replaced), note
         assert project.git("status", "--porcelain").stdout == ""
     for picture in PICTURES:
