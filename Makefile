@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lock bench push pull plots-page predict venv data-source test-packages clean distclean
+.PHONY: help run test lint lock bench bench-loop push pull plots-page predict venv data-source test-packages clean distclean
 
 help: ## list the targets (what a bare `make` does)
 	@echo "make TARGET, one of:"
@@ -35,6 +35,9 @@ lint: $(STAMP) ## ruff: lint rules and the format check (settings in pyproject.t
 
 bench: $(STAMP) data-source ## seconds per epoch: the tutorial's loop, ours, numpy's bound
 	python -m fmnist.bench
+
+bench-loop: $(STAMP) data-source ## dvc repro after a train.lr change, per stage (AGAINST=REV: beside it)
+	python -m fmnist.loop_bench $(if $(AGAINST),--against $(AGAINST))
 
 # Share the cached outputs (data, models) through the DVC remote in .dvc/config; metrics,
 # DVCLive histories and plots are `cache: false` and travel with git instead.

@@ -59,3 +59,9 @@ def test_the_benchmark_explains_every_flag_with_its_default():
     for flag, help_text in documented.items():
         assert re.search(r"\S.*\(default: .+\)$", help_text), f"{flag}: {help_text!r}"
     assert "Settings from params.yaml: " in text
+
+
+def test_the_loop_benchmark_explains_its_flags():
+    documented = option_texts(run_help("-m", "fmnist.loop_bench"))
+    assert {"--rounds", "--against"} <= set(documented)
+    assert all(documented.values())

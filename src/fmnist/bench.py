@@ -26,6 +26,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon, nd
 
+from .guards.stage_runner import positive_int
 from .lesson.fashion_mnist import IMAGE_SIDE, NUM_CLASSES, NUM_FEATURES
 from .lesson.gluon import GluonSoftmax
 from .lesson.scratch import ScratchSoftmax
@@ -230,21 +231,6 @@ def threads_row(threads: int) -> str:
     return f"gluon, {threads} OpenMP thread{'s' * (threads > 1)}" + " (pinned)" * (threads == 1)
 
 
-def positive_int(text: str) -> int:
-    """A count of epochs or rounds: 0 would time nothing, and the medians need one value."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Every flag's default in --help, and the description's line breaks kept."""
-
-
 SETTINGS = """Settings from params.yaml: the pipeline loops and the numpy bound train with the
 train section (train.epochs replaced by --epochs) and the scratch and gluon init;
 the tutorial's loop uses train.lr with the tutorial's batch of 256 and W ~ N(0, 1)."""
@@ -255,6 +241,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every flag's default in --help, and the description's line breaks kept."""
 
 
 def parse_args():

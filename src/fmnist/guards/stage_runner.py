@@ -185,3 +185,15 @@ def stage_parser(stage: str, description: str, settings: str) -> argparse.Argume
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def positive_int(text: str) -> int:
+    """A benchmark's count of epochs or rounds: 0 would time nothing, and the medians need
+    one value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
