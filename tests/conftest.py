@@ -231,3 +231,27 @@ def mounts():
     mounted = Mounts()
     yield mounted
     mounted.unmount_all()
+
+
+# Every test over SLOW_S says why in one line: @pytest.mark.expensive("why"). The summary at
+# the end lists them with their reasons (and any slow test without one), after --durations.
+SLOW_S = 20.0
+slow_tests: list[tuple[float, str, str | None]] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.duration > SLOW_S:
+        marker = item.get_closest_marker("expensive")
+        slow_tests.append((report.duration, item.nodeid, marker.args[0] if marker else None))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not slow_tests:
+        return
+    terminalreporter.section(f"tests over {SLOW_S:g} s, and why")
+    for seconds, nodeid, why in sorted(slow_tests, reverse=True):
+        said = why or "no reason given: mark it @pytest.mark.expensive('why')"
+        terminalreporter.write_line(f"{seconds:6.1f} s  {nodeid}: {said}")

@@ -82,6 +82,9 @@ def rerun_under(project, variables: dict, stages) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.expensive(
+    "the real data through every stage, the computing stages under 4 shell settings, the tuned set"
+)
 def test_real_data_run_gives_the_committed_bytes_and_the_tuned_set_beats_logistic_regression(
     tmp_path,
 ):

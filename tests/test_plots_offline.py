@@ -122,6 +122,9 @@ def check_page_renders(html_dir, tmp_path) -> str:
     return dom
 
 
+@pytest.mark.expensive(
+    "a pipeline run, then `dvc plots show` and `diff` rendered in a real Chromium"
+)
 def test_plots_show_and_diff_render_offline_in_label_order(small_project, tmp_path):
     project = small_project
     project.dvc("repro")

@@ -5,6 +5,8 @@ import csv
 import io
 import subprocess
 
+import pytest
+
 from conftest import PROJECT, VENV_BIN
 
 # docs/dvc-tools.md shows these flags; the test checks it does.
@@ -18,6 +20,9 @@ DOCS = PROJECT / "docs" / "dvc-tools.md"
 GRID = {"train.lr": ("0.05", "0.5"), "train.momentum": ("0", "0.9")}
 
 
+@pytest.mark.expensive(
+    "a queued grid of real `dvc exp` runs, each a pipeline in its own temporary copy"
+)
 def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
     project = small_project
     project.dvc("repro")  # a baseline in the cache: the experiments reuse fetch and preprocess

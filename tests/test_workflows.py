@@ -6,6 +6,7 @@ import io
 import json
 import re
 
+import pytest
 import yaml
 
 from test_pipeline import STAGES
@@ -69,6 +70,7 @@ def check_metrics_and_plots_show(project) -> None:
     assert copied == {f"workspace_plots_{p.name}" for p in (project.root / "plots").iterdir()}
 
 
+@pytest.mark.expensive("two pipeline runs (before and after the lr change) and the diff commands")
 def test_show_change_lr_rerun_and_diff(small_project):
     project = small_project
     project.dvc("repro")
@@ -126,6 +128,7 @@ def test_params_that_cannot_change_a_result_rerun_nothing(small_project, tmp_pat
     assert ran_stages(project.dvc("repro").stdout) == []
 
 
+@pytest.mark.expensive("a pipeline run, then one rerun per param that changes a result")
 def test_a_param_that_changes_results_is_named_and_reruns_its_stages(small_project):
     project = small_project
     project.dvc("repro")
