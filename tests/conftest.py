@@ -191,6 +191,25 @@ def small_project(tmp_path, small_dataset, plots_page) -> Project:
     return small_project_at(tmp_path / "project", small_dataset, plots_page)
 
 
+@pytest.fixture(scope="session")
+def reproduced_template(tmp_path_factory, small_dataset, plots_page) -> Path:
+    """A small project after `dvc repro`, made once per session (per xdist worker)."""
+    project = small_project_at(
+        tmp_path_factory.mktemp("reproduced") / "project", small_dataset, plots_page
+    )
+    project.dvc("repro")
+    return project.root
+
+
+@pytest.fixture
+def reproduced_project(tmp_path, reproduced_template) -> Project:
+    """small_project after `dvc repro`: a copy of the session's, outputs and DVC cache with
+    it (DVC hashes the copied files afresh: its state is keyed by inode)."""
+    root = tmp_path / "project"
+    shutil.copytree(reproduced_template, root, symlinks=True)
+    return Project(root)
+
+
 class Mounts:
     """tmpfs mounts made by a test, all unmounted at its end (in reverse order)."""
 

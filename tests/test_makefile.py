@@ -25,9 +25,8 @@ def test_a_bare_make_lists_every_target_with_a_line_and_runs_nothing(tmp_path):
     assert project.git("status", "--porcelain", "--ignored").stdout == ""  # nothing made
 
 
-def test_make_clean_removes_only_what_git_ignores(small_project):
-    project, root = small_project, small_project.root
-    project.dvc("repro")
+def test_make_clean_removes_only_what_git_ignores(reproduced_project):
+    project, root = reproduced_project, reproduced_project.root
     project.commit("outputs")
     project.dvc("plots", "show")  # dvc_plots/
     project.dvc("remote", "modify", "--local", "storage", "url", str(root.parent / "remote"))

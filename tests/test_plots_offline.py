@@ -125,9 +125,8 @@ def check_page_renders(html_dir, tmp_path) -> str:
 @pytest.mark.expensive(
     "a pipeline run, then `dvc plots show` and `diff` rendered in a real Chromium"
 )
-def test_plots_show_and_diff_render_offline_in_label_order(small_project, tmp_path):
-    project = small_project
-    project.dvc("repro")
+def test_plots_show_and_diff_render_offline_in_label_order(reproduced_project, tmp_path):
+    project = reproduced_project
     project.commit("baseline run")
     # -o outside the project: the page carries its scripts, not a path back to the project.
     show_dir = tmp_path / "elsewhere" / "show"

@@ -45,9 +45,8 @@ def as_photo(image28: np.ndarray, path) -> None:
     negative.convert("RGB").save(path, quality=95)
 
 
-def test_test_image_gets_evaluates_probabilities_also_as_a_photo(small_project, tmp_path):
-    project, root = small_project, small_project.root
-    project.dvc("repro", "evaluate")
+def test_test_image_gets_evaluates_probabilities_also_as_a_photo(reproduced_project, tmp_path):
+    project, root = reproduced_project, reproduced_project.root
     x0 = np.load(root / "data/prepared/test_x.npy", allow_pickle=False)[0]
     evaluated = np.load(root / "probabilities/gluon.npy", allow_pickle=False)[0]
     image28 = (x0 * 255).round().astype(np.uint8).reshape(28, 28)

@@ -31,9 +31,8 @@ def test_artifacts_are_models_with_a_description_and_labels(small_project):
         assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"]
 
 
-def test_registered_models_come_back_from_the_remote(small_project, tmp_path):
-    project, root = small_project, small_project.root
-    project.dvc("repro")
+def test_registered_models_come_back_from_the_remote(reproduced_project, tmp_path):
+    project, root = reproduced_project, reproduced_project.root
     # Committed, not --local: `dvc artifacts get` reads the config of a fresh clone.
     project.dvc("remote", "modify", "storage", "url", str(tmp_path / "remote"))
     project.dvc("push")

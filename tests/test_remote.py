@@ -33,9 +33,8 @@ def make(project, target):
     return project.run("make", "-o", ".venv/.installed", target)
 
 
-def test_push_then_pull_restores_every_output(small_project, tmp_path):
-    project, root = small_project, small_project.root
-    project.dvc("repro")
+def test_push_then_pull_restores_every_output(reproduced_project, tmp_path):
+    project, root = reproduced_project, reproduced_project.root
     project.commit("outputs")
     remote = tmp_path / "remote"
     project.dvc("remote", "modify", "--local", "storage", "url", str(remote))  # not the default
@@ -81,9 +80,8 @@ def no_file_differs(root, before: dict) -> bool:
     return all(before[path] == digest for path, digest in now.items())
 
 
-def test_a_poisoned_remote_or_cache_never_reaches_the_workspace(small_project, tmp_path):
-    project, root = small_project, small_project.root
-    project.dvc("repro")
+def test_a_poisoned_remote_or_cache_never_reaches_the_workspace(reproduced_project, tmp_path):
+    project, root = reproduced_project, reproduced_project.root
     project.commit("outputs")
     remote = tmp_path / "remote"
     project.dvc("remote", "modify", "--local", "storage", "url", str(remote))

@@ -22,9 +22,8 @@ def md5s(root) -> dict:
     return {name: hashlib.md5((root / name).read_bytes()).hexdigest() for name in TRAINING_OUTPUTS}
 
 
-def test_forced_rerun_of_the_training_stages_gives_identical_files(small_project):
-    project = small_project
-    project.dvc("repro", "train_scratch", "train_gluon")
+def test_forced_rerun_of_the_training_stages_gives_identical_files(reproduced_project):
+    project = reproduced_project
     first, lock = md5s(project.root), (project.root / "dvc.lock").read_bytes()
 
     rerun = project.dvc("repro", "--force", "--single-item", "train_scratch", "train_gluon")

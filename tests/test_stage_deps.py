@@ -108,9 +108,8 @@ def stale_stages(project) -> set[str]:
     return {line[:-1] for line in output.splitlines() if line.rstrip(":") in STAGES}
 
 
-def test_a_change_to_a_module_makes_exactly_its_importers_stale(small_project):
-    project = small_project
-    project.dvc("repro")
+def test_a_change_to_a_module_makes_exactly_its_importers_stale(reproduced_project):
+    project = reproduced_project
     assert stale_stages(project) == set()
     with open(project.root / "src/fmnist/prepared.py", "a") as module:
         module.write("# a comment is a change DVC must see\n")

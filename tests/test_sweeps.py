@@ -23,9 +23,8 @@ GRID = {"train.lr": ("0.05", "0.5"), "train.momentum": ("0", "0.9")}
 @pytest.mark.expensive(
     "a queued grid of real `dvc exp` runs, each a pipeline in its own temporary copy"
 )
-def test_a_queued_grid_runs_and_exp_show_lists_it(small_project):
-    project = small_project
-    project.dvc("repro")  # a baseline in the cache: the experiments reuse fetch and preprocess
+def test_a_queued_grid_runs_and_exp_show_lists_it(reproduced_project):
+    project = reproduced_project
     project.commit("baseline run")
     queued = project.dvc(
         "exp",

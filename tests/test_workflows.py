@@ -71,9 +71,8 @@ def check_metrics_and_plots_show(project) -> None:
 
 
 @pytest.mark.expensive("two pipeline runs (before and after the lr change) and the diff commands")
-def test_show_change_lr_rerun_and_diff(small_project):
-    project = small_project
-    project.dvc("repro")
+def test_show_change_lr_rerun_and_diff(reproduced_project):
+    project = reproduced_project
     check_metrics_and_plots_show(project)
     project.commit("baseline run")
     baseline_lr = project.params()["train"]["lr"]
@@ -115,9 +114,8 @@ def test_experiment_run_is_listed_with_its_params_and_metrics(small_project):
     assert float(row["metrics/test_accuracy.json:scratch"]) >= 0.85
 
 
-def test_params_that_cannot_change_a_result_rerun_nothing(small_project, tmp_path):
-    project = small_project
-    project.dvc("repro")
+def test_params_that_cannot_change_a_result_rerun_nothing(reproduced_project, tmp_path):
+    project = reproduced_project
     project.commit("run")
     mirrors = project.params()["fetch"]["mirrors"]
     project.set_params(
@@ -129,9 +127,8 @@ def test_params_that_cannot_change_a_result_rerun_nothing(small_project, tmp_pat
 
 
 @pytest.mark.expensive("a pipeline run, then one rerun per param that changes a result")
-def test_a_param_that_changes_results_is_named_and_reruns_its_stages(small_project):
-    project = small_project
-    project.dvc("repro")
+def test_a_param_that_changes_results_is_named_and_reruns_its_stages(reproduced_project):
+    project = reproduced_project
     project.commit("run")
     project.set_params(train={"lr": project.params()["train"]["lr"] / 2})
     status = project.dvc("status").stdout
