@@ -93,8 +93,8 @@ FORCE:
 
 # uv from PyPI, the version and hashes uv.lock holds: pip refuses any other wheel.
 BOOTSTRAP_UV = $(PYTHON) -m venv $(VENV) && $(VENV)/bin/python -c "$$UV_FROM_LOCK" \
-	| $(VENV)/bin/python -m pip install --quiet --isolated --disable-pip-version-check --no-deps --only-binary :all: \
-	  --require-hashes -r /dev/stdin
+	| $(VENV)/bin/python -m pip install --quiet --isolated --disable-pip-version-check \
+	  --no-deps --only-binary :all: --require-hashes -r /dev/stdin
 define UV_FROM_LOCK
 import tomllib
 (uv,) = [p for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == "uv"]
