@@ -13,6 +13,8 @@ import tomllib
 import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from conftest import PROJECT, VENV_BIN
 
@@ -59,12 +61,12 @@ def test_the_lock_is_what_the_pins_resolve_to():
 def test_the_lock_installs_each_pin_on_each_python(python):
     locked = locked_for(python)
     wanted = {
-        r.name: str(r.specifier)[2:]
+        canonicalize_name(r.name): str(r.specifier)[2:]
         for r in PINNED
         if not r.marker or r.marker.evaluate(on(python))
     }
     assert {name: locked.get(name) for name in wanted} == wanted
-    assert locked["numpy"] == {"3.11": "1.23.5", "3.12": "1.26.4"}[python]
+    assert Version(locked["numpy"]) < Version("2")  # what mxnet 1.9.1 declares
 
 
 def test_every_file_the_lock_names_has_a_sha256():
