@@ -91,10 +91,12 @@ $(STAMP): uv.lock pyproject.toml
 	@touch $@
 FORCE:
 
-# uv from PyPI, the version and hashes uv.lock holds: pip refuses any other wheel.
+# uv from PyPI, the version and hashes uv.lock holds: pip refuses any other wheel. Then pip
+# goes (the Python's own copy, often old): uv installs everything else, and uv.lock is exact.
 BOOTSTRAP_UV = $(PYTHON) -m venv $(VENV) && $(VENV)/bin/python -c "$$UV_FROM_LOCK" \
 	| $(VENV)/bin/python -m pip install --quiet --isolated --disable-pip-version-check \
-	  --no-deps --only-binary :all: --require-hashes -r /dev/stdin
+	  --no-deps --only-binary :all: --require-hashes -r /dev/stdin \
+	&& $(UV) pip uninstall --quiet --python $(VENV)/bin/python pip
 define UV_FROM_LOCK
 import tomllib
 (uv,) = [p for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == "uv"]
