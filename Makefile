@@ -1,9 +1,18 @@
 # The front door. A bare `make` only lists the targets (`make help`); `make run` and `make test`
 # set up everything on a fresh machine: the venv with pinned packages and a data source.
 # Each target's `## ` comment is its line in `make help`.
-PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
+UV := $(VENV)/bin/uv
+# The Python: the first of python3.11 and python3.12 that runs, or the one named, as in
+# `make run PYTHON=python3.12`. Found here, once: "NAME MAJOR.MINOR".
+FOUND_PYTHON := $(shell for p in $(or $(PYTHON),python3.11 python3.12); do \
+	v=$$($$p -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) && echo $$p $$v && break; done)
+PYTHON := $(word 1,$(FOUND_PYTHON))
+PYTHON_VERSION := $(word 2,$(FOUND_PYTHON))
+NO_PYTHON = No Python to make $(VENV) with: $(or $(PYTHON),python3.11 or python3.12) not found. \
+	Get one (\`uv python install 3.12\` where the network allows, or your distribution's, e.g. \
+	\`sudo apt-get install python3.12-venv\`), or name it: make run PYTHON=/path/to/python3.12
 DATASET_DIR := /usr/share/datasets/fashion-mnist
 PLOTS_PAGE := .dvc/plots_page.html
 
@@ -12,11 +21,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lock bench bench-loop push pull plots-page predict venv data-source test-packages clean distclean
+.PHONY: help run test test-3.12 lint lock bench bench-loop push pull plots-page predict venv data-source \
+	test-packages clean distclean FORCE
 
 help: ## list the targets (what a bare `make` does)
 	@echo "make TARGET, one of:"
-	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk -F ':.*## ' '/^[a-z][a-z0-9.-]*:.*## / { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo "Then the DVC way, from the venv (source .venv/bin/activate): docs/comparing-runs.md"
 
 run: $(STAMP) data-source $(PLOTS_PAGE) ## set up, the pipeline on the real data, its metrics
@@ -27,7 +37,19 @@ run: $(STAMP) data-source $(PLOTS_PAGE) ## set up, the pipeline on the real data
 	@echo "Pictures: $(CURDIR)/plots/*.png"
 
 test: $(STAMP) data-source test-packages $(PLOTS_PAGE) lint ## set up, `make lint`, then every test
-	python -m pytest
+	python -m pytest $(PYTEST_PARALLEL)
+
+# Test modules run in parallel, one per core (a module's tests stay on one worker: they share
+# its fixtures, e.g. the ssh test hosts).
+PYTEST_PARALLEL ?= -n auto --dist loadscope
+
+# CI's check that Python 3.12 computes the committed bytes too: the end-to-end tests again, in
+# .venv-3.12, made from the same uv.lock.
+PYTHON_3_12 ?= python3.12
+TESTS_ON_3_12 := tests/test_end_to_end.py tests/test_reproducibility.py tests/test_requirements.py
+test-3.12: data-source ## the end-to-end tests on Python 3.12 too, in .venv-3.12 (CI runs it)
+	@$(MAKE) --no-print-directory VENV=.venv-3.12 PYTHON=$(PYTHON_3_12) venv
+	.venv-3.12/bin/python -m pytest $(TESTS_ON_3_12)
 
 lint: $(STAMP) ## ruff: lint rules and the format check (settings in pyproject.toml)
 	ruff check .
@@ -47,7 +69,7 @@ push: $(STAMP) ## copy data/ and models/ to the DVC remote (.dvc/config)
 pull: $(STAMP) ## get data/ and models/ from the DVC remote, or say what to do instead
 	@python -m fmnist.pull
 
-venv: $(STAMP) ## only the set-up: .venv with the pinned packages
+venv: $(STAMP) ## only the set-up: .venv from uv.lock (PYTHON=python3.12 picks the Python)
 
 # The page `dvc plots show` / `dvc plots diff` fill (plots.html_template in .dvc/config), with
 # vega inlined from the pinned vl-convert-python: the charts show offline.
@@ -58,23 +80,40 @@ $(PLOTS_PAGE): $(STAMP) src/fmnist/plots_page.py
 predict: $(STAMP) ## the exported model on your pictures: make predict IMAGES="a.png b.jpg"
 	python -m fmnist.predict $(IMAGES)
 
-# Rebuilt when the pins change; a venv made by another Python is replaced. It installs the
-# lock, every package exact (also the indirect ones: a newer Pillow may write other PNG bytes).
-$(STAMP): requirements.lock pyproject.toml
-	@if [ -x $(VENV)/bin/python ] && ! $(VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null; then \
-		echo "Replacing $(VENV): it is not Python 3.11"; rm -rf $(VENV); fi
-	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
-	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+# Rebuilt when the pins change, and replaced when it was made by another Python than the one
+# chosen (a venv's bin/ names its version). The Python makes the venv and pip puts uv in it,
+# checked against uv's hash in uv.lock; then uv installs uv.lock, every package exact (also the
+# indirect ones: a newer Pillow may write other PNG bytes) and hash-checked, and the project.
+ifeq ($(wildcard $(VENV)/bin/python$(PYTHON_VERSION)),)
+$(STAMP): FORCE
+endif
+$(STAMP): uv.lock pyproject.toml
+	@[ -n "$(PYTHON_VERSION)" ] || { echo "$(NO_PYTHON)"; exit 1; }
+	@case "$(PYTHON_VERSION)" in 3.11|3.12) ;; *) echo "$(PYTHON) is Python $(PYTHON_VERSION):" \
+		"MXNet 1.9.1 runs on 3.11 and 3.12 only (make run PYTHON=python3.12)"; exit 1;; esac
+	@if [ -d $(VENV) ] && [ ! -x $(VENV)/bin/python$(PYTHON_VERSION) ]; then \
+		echo "Replacing $(VENV): it is not Python $(PYTHON_VERSION)"; rm -rf $(VENV); fi
+	@[ -x $(UV) ] || { $(BOOTSTRAP_UV); }
+	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(UV) sync --locked --quiet
 	@touch $@
+FORCE:
 
-lock: ## after editing requirements.txt: resolve it afresh into requirements.lock
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet -r requirements.txt
-	{ echo "# Every package .venv holds, exact: made from requirements.txt by \`make lock\` (do not edit)."; \
-	  .lock-venv/bin/python -m pip freeze; } > requirements.lock.tmp
-	mv requirements.lock.tmp requirements.lock && rm -rf .lock-venv
+# uv from PyPI, the version and hashes uv.lock holds: pip refuses any other wheel. Then pip
+# goes (the Python's own copy, often old): uv installs everything else, and uv.lock is exact.
+BOOTSTRAP_UV = $(PYTHON) -m venv $(VENV) && $(VENV)/bin/python -c "$$UV_FROM_LOCK" \
+	| $(VENV)/bin/python -m pip install --quiet --isolated --disable-pip-version-check \
+	  --no-deps --only-binary :all: --require-hashes -r /dev/stdin \
+	&& $(UV) pip uninstall --quiet --python $(VENV)/bin/python pip
+define UV_FROM_LOCK
+import tomllib
+(uv,) = [p for p in tomllib.load(open("uv.lock", "rb"))["package"] if p["name"] == "uv"]
+print(f"uv=={uv['version']}", *(f"--hash={wheel['hash']}" for wheel in uv["wheels"]))
+endef
+export UV_FROM_LOCK
+
+lock: ## after editing pyproject.toml's pins: resolve them into uv.lock (hashes too)
+	@[ -x $(UV) ] || { [ -n "$(PYTHON_VERSION)" ] || { echo "$(NO_PYTHON)"; exit 1; }; $(BOOTSTRAP_UV); }
+	$(UV) lock
 
 # The offline source of the real data; online mirrors in params.yaml are tried after it.
 data-source: ## install Debian's dataset-fashion-mnist if missing (as root), else say so
@@ -102,9 +141,9 @@ test-packages: ## as root: install chromium, sshd and ip(8) for the tests, if mi
 
 # Only what git ignores: the outputs DVC keeps out of git (data/, models/, probabilities/),
 # its cache, dvc_plots/, caches. Committed results (metrics/, plots/, dvc.lock...) and files
-# you have not added yet stay; so do .venv and your .dvc/config.local.
+# you have not added yet stay; so do the venvs and your .dvc/config.local.
 clean: ## remove what git ignores (outputs, DVC cache), keeping .venv and .dvc/config.local
-	git clean -d -X --force -e '!/$(VENV)' -e '!/.dvc/config.local'
+	git clean -d -X --force -e '!/$(VENV)' -e '!/.venv-3.12' -e '!/.dvc/config.local'
 
-distclean: clean ## `make clean`, and .venv too
-	rm -rf $(VENV)
+distclean: clean ## `make clean`, and .venv (and .venv-3.12) too
+	rm -rf $(VENV) .venv-3.12

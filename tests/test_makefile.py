@@ -1,13 +1,14 @@
 """The Makefile as a front door, in a copy of the project: a bare `make` only lists the
-targets, `make clean` removes only what git ignores, and `make pull` from a remote that holds
-nothing says what to do in one line."""
+targets, `make clean` removes only what git ignores, `make pull` from a remote that holds
+nothing says what to do in one line, and so does `make venv` where no Python it can use runs."""
 
 import re
+import shutil
 import subprocess
 
 from conftest import PROJECT, Project, copy_project
 
-TARGET = re.compile(r"^([a-z-]+):", re.M)
+TARGET = re.compile(r"^([a-z][a-z0-9.-]*):", re.M)
 
 
 def make(project, *args, check=True):
@@ -20,7 +21,7 @@ def test_a_bare_make_lists_every_target_with_a_line_and_runs_nothing(tmp_path):
     project.commit("copy")
     listed = make(project).stdout
     assert listed == make(project, "help").stdout
-    described = dict(re.findall(r"^  ([a-z-]+) +(\S.*)$", listed, re.M))
+    described = dict(re.findall(r"^  ([a-z][a-z0-9.-]*) +(\S.*)$", listed, re.M))
     assert set(described) == set(TARGET.findall((PROJECT / "Makefile").read_text()))
     assert project.git("status", "--porcelain", "--ignored").stdout == ""  # nothing made
 
@@ -67,3 +68,18 @@ def test_make_pull_from_a_remote_that_holds_nothing_says_what_to_do(small_projec
     assert len(ours) == 1, output
     assert ours[0].startswith("make pull: the DVC remote 'storage' (")
     assert "`make run`" in ours[0] and "dvc remote modify --local storage url" in ours[0]
+
+
+def test_without_python_3_11_or_3_12_make_says_in_one_line_how_to_get_one(tmp_path):
+    project = copy_project(tmp_path / "project")
+    make_path = shutil.which("make")
+    project.env = {**project.env, "PATH": str(tmp_path / "no-python-here")}
+    for asked in ((), ("PYTHON=python3.12",)):
+        result = project.run(make_path, "--no-print-directory", "venv", *asked, check=False)
+        assert result.returncode != 0
+        lines = (result.stdout + result.stderr).splitlines()
+        ours = [line for line in lines if not re.match(r"make(\[\d+\])?: \*\*\*", line)]
+        assert len(ours) == 1, lines
+        assert ours[0].startswith("No Python to make .venv with: ")
+        assert "`uv python install 3.12`" in ours[0] and "apt-get install python3.12" in ours[0]
+    assert not (project.root / ".venv").exists()

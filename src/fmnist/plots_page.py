@@ -49,8 +49,7 @@ def vega_bundle() -> tuple[str, str]:
         import vl_convert
     except ImportError:
         raise FmnistError(
-            "vl-convert-python is not installed; install the pinned requirements "
-            "(pip install -r requirements.txt)"
+            "vl-convert-python is not installed; install the pinned packages with `make venv`"
         ) from None
     bundle = vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)
     versions = (
@@ -66,7 +65,7 @@ def page_html(bundle: str, versions: str) -> str:
         if forbidden in bundle.lower():
             raise FmnistError(
                 f"the vega bundle of vl-convert-python contains '{forbidden}', "
-                "so it cannot be inlined; use the version requirements.txt pins"
+                "so it cannot be inlined; use the version uv.lock pins"
             )
     return PAGE.replace("{versions}", versions).replace("BUNDLE", bundle)
 
