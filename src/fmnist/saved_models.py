@@ -7,10 +7,13 @@ one line. Nothing here imports the lesson's model classes (a model is told apart
 arrays), so neither training stage depends on the other model's code. MXNet is imported
 inside the functions: loading it takes over a second, and a stage's --help does not need it."""
 
+import os
+
 import numpy as np
 
 from . import FmnistError
 from .guards.atomic import write_checked
+from .guards.stage_runner import shown
 from .lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
 
 # The arrays of each model's file, as nd.save and Gluon's save_parameters name them.
@@ -19,6 +22,12 @@ EXPECTED = {
     "gluon": {"weight": (NUM_CLASSES, NUM_FEATURES), "bias": (NUM_CLASSES,)},
 }
 EXPORT_SUFFIXES = ("-symbol.json", "-0000.params")  # what HybridBlock.export writes, epoch 0
+# This project's model files are 31-32 KB (the export's graph 1 KB); a larger one is not one
+# of them, and is refused before a loader reads it into memory.
+MAX_MODEL_FILE_BYTES = 1 << 20
+# The export's graph, HybridBlock.export of the Gluon model: data -> FullyConnected.
+EXPORT_OPS = ["null", "null", "null", "FullyConnected"]
+EXPORT_LAYER = {"flatten": "True", "no_bias": "False", "num_hidden": str(NUM_CLASSES)}
 
 
 def rerun(name: str) -> str:
@@ -29,11 +38,17 @@ def require_file(path, name: str) -> None:
     """MXNet says "not a parameter file" of any path it cannot open: name a missing model
     as missing, and the stage that makes it."""
     try:
-        open(path, "rb").close()
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
     except FileNotFoundError:
         raise FmnistError(
             f"{path}: missing; run the train_{name} stage (dvc repro train_{name})"
         ) from None
+    if size > MAX_MODEL_FILE_BYTES:
+        raise FmnistError(
+            f"{path}: {size} bytes, more than this project's model files (at most "
+            f"{MAX_MODEL_FILE_BYTES}); {rerun(name)}"
+        )
 
 
 def describe(arrays: dict) -> str:
@@ -100,3 +115,27 @@ def export_gluon(model, symbol_path, params_path) -> None:
         lambda: model.net.export(prefix),
         {symbol_path: lambda p: mx.sym.load(str(p)), params_path: lambda p: nd.load(str(p))},
     )
+
+
+def export_problem(graph) -> str | None:
+    """Why a parsed symbol JSON is not the graph of this project's Gluon export, or None:
+    the same operators, wiring and layer attributes (the layer's name may differ, dense0 or
+    dense1), one output. What MXNet would run is then known before it loads the file."""
+    try:
+        nodes, heads = graph["nodes"], graph["heads"]
+        ops = [node["op"] for node in nodes]
+    except (TypeError, KeyError):
+        return "not an exported Gluon model (not MXNet's symbol JSON)"
+    if not isinstance(heads, list) or len(heads) != 1:
+        count = len(heads) if isinstance(heads, list) else heads
+        return f"has {shown(count, 20)} outputs, expected 1 (the 10 class scores)"
+    if ops != EXPORT_OPS:
+        ran = shown(", ".join(map(str, ops)) or "no operator")
+        return f"runs {ran}, expected one FullyConnected layer"
+    layer = nodes[3].get("attrs")
+    if isinstance(layer, dict) and layer.get("num_hidden") != EXPORT_LAYER["num_hidden"]:
+        return f"gives {shown(layer.get('num_hidden'), 20)} values per picture, expected 10 classes"
+    wiring = [nodes[3].get("inputs"), heads, nodes[0].get("name")]
+    if layer != EXPORT_LAYER or wiring != [[[0, 0, 0], [1, 0, 0], [2, 0, 0]], [[3, 0, 0]], "data"]:
+        return "not the graph train_gluon exports (data -> FullyConnected, 10 outputs)"
+    return None
