@@ -13,7 +13,7 @@ import numpy as np
 from . import FmnistError
 from .lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
 from .onnx_graph import INPUT, OUTPUT, file_problem
-from .saved_models import EXPECTED, MAX_MODEL_FILE_BYTES, export_problem
+from .saved_models import EXPECTED, MAX_MODEL_FILE_BYTES, export_problem, layout_problem
 
 # A row of probabilities sums to 1 up to float32 rounding: within 2.3e-7 on the whole test
 # set, in onnxruntime and in MXNet. Logits instead of probabilities are far off.
@@ -139,6 +139,8 @@ class MxnetExport(ModelSource):
             raise self.fault("not an exported Gluon model (its graph is not JSON)") from None
         if why := export_problem(graph):
             raise self.fault(why)
+        if why := layout_problem(self.read(self.files[1])):
+            raise self.fault(f"not an exported Gluon model (its weights: {why})")
         try:
             with warnings.catch_warnings():
                 # "Cannot decide type for ... data": it learns the type from the first batch.
