@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import psutil
 import pytest
 import yaml
 
@@ -180,6 +181,33 @@ def test_a_killed_worker_stops_the_job_and_says_so(tmp_path, prepared):
     assert "Traceback" not in err
     assert_all_gone(pids)
     assert not (directory / "models").exists(), "a failed job must not write a model"
+
+
+def listening(pid: int) -> set[str]:
+    """ADDRESS:PORT of every TCP socket the process listens on, as `ss -ltnp` shows them."""
+    return {
+        f"{c.laddr.ip}:{c.laddr.port}"
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
+def test_an_all_local_job_listens_on_loopback_only(tmp_path, prepared):
+    """ps-lite takes anyone who reaches its ports (no authentication): with gluon.hosts
+    empty, no process of the job may listen on another address than 127.0.0.1."""
+    directory = workspace(tmp_path, prepared, train={"epochs": 100_000})
+    proc = start_stage(directory)
+    try:
+        pids = started_pids(read_until(proc, r"^\[worker 0\] Epoch 2\.", limit_s=120))
+        sockets = {name: listening(pid) for name, pid in pids.items()}
+        proc.terminate()
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert_all_gone(pids)
+    everywhere = [address for found in sockets.values() for address in found]
+    assert sockets["scheduler"] and sockets["server 0"], sockets  # a real job, measured
+    assert all(address.startswith("127.0.0.1:") for address in everywhere), sockets
 
 
 def test_the_time_limit_stops_every_process(tmp_path, prepared):

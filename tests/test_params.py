@@ -5,6 +5,7 @@ import copy
 import datetime
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from conftest import PROJECT
 from fmnist.distributed.ssh import ssh_argv
 from fmnist.params import (
+    MAX_PARAMS_BYTES,
     SCHEMA_FILE,
     ParamsError,
     is_host,
@@ -123,7 +125,8 @@ BAD_VALUES = {
         "train",
         "epochs",
         datetime.date(2001, 2, 3),
-        "params: train.epochs must be an integer in [1, 1000000], got datetime.date(2001, 2, 3)",
+        "params: train.epochs: a timestamp has no meaning in a setting; write a number, or text "
+        "in quotes",
     ),
     "seed beyond numpy's range (RandomState crashed)": (
         "train",
@@ -391,7 +394,7 @@ def aliases_nested(depth: int) -> str:
     levels = ["&a0 [" + ", ".join(["node-1"] * 8) + "]"]
     levels += [f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 8) + "]" for i in range(1, depth)]
     good = (PROJECT / "params.yaml").read_text()
-    return good.replace("  hosts: []", f"  hosts: [{', '.join(levels)}]")
+    return re.sub(r"^  hosts: .*$", f"  hosts: [{', '.join(levels)}]", good, count=1, flags=re.M)
 
 
 @pytest.mark.parametrize("depth", [5, 9])
@@ -539,7 +542,7 @@ def test_params_yaml_points_editors_at_the_schema():
 def test_a_stage_reports_a_tab_in_params_yaml_as_one_line_with_its_position(tmp_path):
     text = (PROJECT / "params.yaml").read_text().replace("\n  epochs:", "\n\tepochs:")
     (tmp_path / "params.yaml").write_text(text)
-    line = 1 + text.splitlines().index("\tepochs: 5")
+    line = 1 + next(i for i, t in enumerate(text.splitlines()) if t.startswith("\tepochs:"))
     result = subprocess.run(
         [sys.executable, PROJECT / "stages/fetch.py", "--raw-dir", "raw"],
         cwd=tmp_path,
@@ -554,3 +557,86 @@ def test_a_stage_reports_a_tab_in_params_yaml_as_one_line_with_its_position(tmp_
         "token (a tab: indent with spaces)\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (
+            "!!set {node-1, node-2}",
+            "gluon.hosts: a !!set (unordered) has no meaning in a setting; write a list",
+        ),
+        (
+            "[!!binary bm9kZS0x]",
+            "gluon.hosts[0]: !!binary data has no meaning in a setting; write text",
+        ),
+        (
+            "!!omap [node-1: 1]",
+            "gluon.hosts: an !!omap has no meaning in a setting; write a plain mapping",
+        ),
+        (
+            "!!pairs [node-1: 1]",
+            "gluon.hosts[0]: a !!pairs entry has no meaning in a setting; write a mapping",
+        ),
+        (
+            "[2001-02-03]",
+            "gluon.hosts[0]: a timestamp has no meaning in a setting; write a number, or text "
+            "in quotes",
+        ),
+    ],
+)
+def test_a_yaml_tag_without_meaning_in_a_setting_is_refused(tmp_path, value, message):
+    """issue 24: a !!set became a tuple in hash order, which PYTHONHASHSEED changes."""
+    path = tmp_path / "params.yaml"
+    good = (PROJECT / "params.yaml").read_text()
+    path.write_text(re.sub(r"^  hosts: .*$", f"  hosts: {value}", good, count=1, flags=re.M))
+    with pytest.raises(ParamsError) as error:
+        load_params(path)
+    assert str(error.value) == f"params: {message}"
+
+
+def make_fifo(path):
+    os.mkfifo(path)
+
+
+def make_device_link(path):
+    path.symlink_to("/dev/zero")
+
+
+def make_directory(path):
+    path.mkdir()
+
+
+def make_oversized(path):
+    path.write_text("# padding\n" * (MAX_PARAMS_BYTES // 10 + 1))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (make_fifo, "is a FIFO, not a regular file; make it a file of settings"),
+        (make_device_link, "is a character device, not a regular file; make it a file of settings"),
+        (make_directory, "is a directory, not a regular file; make it a file of settings"),
+        (
+            make_oversized,
+            f"holds {MAX_PARAMS_BYTES + 10 - MAX_PARAMS_BYTES % 10} bytes, more than a file of "
+            f"settings (at most {MAX_PARAMS_BYTES}); give the project's params.yaml",
+        ),
+    ],
+)
+def test_params_yaml_that_is_not_a_small_regular_file_gets_one_line_at_once(
+    tmp_path, make, message
+):
+    """issue 24: a symlink to /dev/zero grew memory until MemoryError; a FIFO blocked."""
+    make(tmp_path / "params.yaml")
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "fmnist.params"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 10
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"params: error: params: params.yaml {message}\n"

@@ -4,6 +4,7 @@ models are before its answers are used: 784 float32 values per picture in, the 1
 probabilities out, all finite. A file that is not that gives one line naming it, the same
 on both runtimes. Each runtime is imported only when its model is loaded."""
 
+import json
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import numpy as np
 
 from . import FmnistError
 from .lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
-from .onnx_graph import INPUT, OUTPUT
+from .onnx_graph import INPUT, OUTPUT, file_problem
+from .saved_models import EXPECTED, MAX_MODEL_FILE_BYTES, export_problem, layout_problem
 
 # A row of probabilities sums to 1 up to float32 rounding: within 2.3e-7 on the whole test
 # set, in onnxruntime and in MXNet. Logits instead of probabilities are far off.
@@ -41,6 +43,19 @@ class ModelSource:
                 )
             if not path.is_file():
                 raise FmnistError(f"{path}: not a regular file; give the model's file")
+            if (size := path.stat().st_size) > MAX_MODEL_FILE_BYTES:
+                raise self.fault(
+                    f"{path.name} holds {size} bytes, more than any file of this project's "
+                    f"models (at most {MAX_MODEL_FILE_BYTES})"
+                )
+
+    def read(self, path) -> bytes:
+        """A file's bytes, at most the bound (it may have grown since require_files)."""
+        with open(path, "rb") as file:
+            data = file.read(MAX_MODEL_FILE_BYTES + 1)
+        if len(data) > MAX_MODEL_FILE_BYTES:
+            raise self.fault(f"{Path(path).name} grew beyond {MAX_MODEL_FILE_BYTES} bytes")
+        return data
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """float32 (N, 10) for x float32 (N, 784), checked."""
@@ -77,32 +92,17 @@ class OnnxFile(ModelSource):
         import onnxruntime as ort
 
         self.require_files()
+        data = self.read(self.files[0])
+        if why := file_problem(data):
+            raise self.fault(why)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.log_severity_level = 3  # its warnings about foreign files: we say what is wrong
-        try:
-            self.session = ort.InferenceSession(
-                str(self.files[0]), options, providers=["CPUExecutionProvider"]
-            )
+        try:  # the bytes checked, not the path again: the file may have changed since
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's errors share no base class but Exception
             raise self.fault(f"not an ONNX model ({onnxruntime_reason(exc)})") from None
-        self.check_signature()
         return self
-
-    def check_signature(self) -> None:
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if [i.name for i in inputs] != [INPUT] or OUTPUT not in [o.name for o in outputs]:
-            raise self.fault(
-                f"inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}, "
-                f"expected input '{INPUT}' and output '{OUTPUT}'"
-            )
-        pixels = inputs[0]
-        if pixels.type != "tensor(float)":
-            raise self.fault(f"takes {pixels.type} values, expected float32")
-        if len(pixels.shape) != 2 or pixels.shape[1] != NUM_FEATURES:
-            raise self.fault(
-                f"does not take 784 values per picture (it takes shape {pixels.shape})"
-            )
 
     def run(self, x: np.ndarray) -> np.ndarray:
         try:
@@ -132,12 +132,23 @@ class MxnetExport(ModelSource):
         from mxnet import gluon
 
         self.require_files()
-        symbol, params = map(str, self.files)
+        text = self.read(self.files[0])
+        try:
+            graph = json.loads(text)
+        except (ValueError, RecursionError):
+            raise self.fault("not an exported Gluon model (its graph is not JSON)") from None
+        if why := export_problem(graph):
+            raise self.fault(why)
+        if why := layout_problem(self.read(self.files[1])):
+            raise self.fault(f"not an exported Gluon model (its weights: {why})")
         try:
             with warnings.catch_warnings():
                 # "Cannot decide type for ... data": it learns the type from the first batch.
                 warnings.filterwarnings("ignore", "Cannot decide type", UserWarning)
-                self.net = gluon.SymbolBlock.imports(symbol, ["data"], params)
+                self.net = gluon.SymbolBlock(mx.sym.load_json(text.decode()), mx.sym.var("data"))
+                self.net.collect_params().load(
+                    str(self.files[1]), mx.cpu(), cast_dtype=True, dtype_source="saved"
+                )
         except (OSError, mx.base.MXNetError, AssertionError, ValueError) as exc:
             raise self.fault(f"not an exported Gluon model ({mxnet_reason(exc)})") from None
         self.check_weights()
@@ -147,6 +158,12 @@ class MxnetExport(ModelSource):
     def check_weights(self) -> None:
         for name, param in self.net.collect_params().items():
             array = param.data()
+            expected = EXPECTED["gluon"].get(name.rsplit("_", 1)[-1])
+            if array.shape != expected:
+                raise self.fault(
+                    "does not take 784 values per picture for 10 classes (weights "
+                    f"{name} have shape {array.shape}, expected {expected})"
+                )
             if array.dtype != np.float32:
                 raise self.fault(f"weights {name} are {np.dtype(array.dtype)}, expected float32")
             if not np.isfinite(array.asnumpy()).all():

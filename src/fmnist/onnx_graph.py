@@ -18,6 +18,7 @@ import json
 import numpy as np
 
 from . import FmnistError
+from .guards.stage_runner import shown
 from .lesson.fashion_mnist import CLASS_NAMES, NUM_CLASSES, NUM_FEATURES
 
 OPSET = 13
@@ -33,6 +34,7 @@ PRODUCER = "fmnist"
 # onnxruntime's AVX2 and AVX-512 kernels. The bound is 20x below the smallest gap between the
 # two likeliest classes of any test image (2.1e-4, default params): no prediction changes.
 MAX_PROBABILITY_DIFFERENCE = 1e-5
+MODELS = ("scratch", "gluon")
 MODEL_DOC = (
     "Softmax regression on Fashion-MNIST ({model} model). Input 'pixels': float32 (N, 784), "
     "a 28x28 grayscale picture row by row, values in [0, 1], a light garment on a dark "
@@ -115,3 +117,81 @@ def trained_weights(model_paths: dict) -> dict:
         else:
             layers[name] = (arrays["weight"], arrays["bias"])
     return layers
+
+
+def file_problem(data: bytes) -> str | None:
+    """Why data is not an ONNX file export_onnx makes, or None. An allow-list: the file
+    must be byte for byte what model_bytes builds from its own W and b, so that what
+    onnxruntime runs costs what this project's models cost (a Loop of 10**15 steps, or a
+    tensor of 4 GB, never starts). The checks before that name the usual differences."""
+    from google.protobuf.message import DecodeError
+    from onnx import ModelProto
+
+    try:
+        graph = ModelProto.FromString(data).graph
+    except (DecodeError, RuntimeWarning):
+        return "not an ONNX model (Protobuf parsing failed)"
+    if why := signature_problem(graph):
+        return why
+    ops = [node.op_type for node in graph.node]
+    if ops != ["Gemm", "Softmax"]:
+        ran = shown(", ".join(ops) or "no operator")
+        return f"runs {ran}, expected this project's Gemm, Softmax"
+    try:
+        weight, bias = initializer_arrays(graph)
+        check_weights(weight, bias, "its")
+    except FmnistError as exc:
+        return str(exc).removeprefix("its: ").split(";")[0]
+    if data not in (model_bytes(weight, bias, model) for model in MODELS):
+        return (
+            "not the file export_onnx makes from its weights (another graph name, attribute, "
+            "opset, document string or metadata)"
+        )
+    return None
+
+
+def tensor_type(elem_type: int) -> str:
+    """onnxruntime's name of a tensor type: tensor(float), tensor(double), ..."""
+    from onnx import TensorProto
+
+    known = elem_type in TensorProto.DataType.values()
+    return f"tensor({TensorProto.DataType.Name(elem_type).lower() if known else elem_type})"
+
+
+def declared_shape(value) -> list:
+    return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+def signature_problem(graph) -> str | None:
+    """One input 'pixels' float32 (N, 784), the output 'probabilities' float32 (N, 10)."""
+    inputs, outputs = [i.name for i in graph.input], [o.name for o in graph.output]
+    if inputs != [INPUT] or outputs != [OUTPUT]:
+        expected = f"expected input '{INPUT}' and output '{OUTPUT}'"
+        return f"inputs {shown(inputs)} and outputs {shown(outputs)}, {expected}"
+    pixels, probabilities = graph.input[0], graph.output[0]
+    for value in (pixels, probabilities):
+        if (kind := tensor_type(value.type.tensor_type.elem_type)) != "tensor(float)":
+            return f"takes {kind} values, expected float32"
+    if (shape := declared_shape(pixels))[1:] != [NUM_FEATURES] or len(shape) != 2:
+        return f"does not take 784 values per picture (it takes shape {shape})"
+    if (shape := declared_shape(probabilities))[1:] != [NUM_CLASSES] or len(shape) != 2:
+        width = shape[1] if len(shape) == 2 else shape
+        return f"gives {width} values per picture, expected 10 classes"
+    return None
+
+
+def initializer_arrays(graph) -> tuple[np.ndarray, np.ndarray]:
+    """W and b, held in the file itself (no external data), as numpy arrays."""
+    from onnx import TensorProto, numpy_helper
+
+    tensors = {t.name: t for t in graph.initializer}
+    found = [(t.name, tuple(t.dims)) for t in graph.initializer]
+    expected = {"W": (NUM_CLASSES, NUM_FEATURES), "b": (NUM_CLASSES,)}
+    if {name: tuple(t.dims) for name, t in tensors.items()} != expected or len(found) != 2:
+        raise FmnistError(f"its: holds weights {found}, expected W (10, 784) and b (10,)")
+    if any(t.data_location == TensorProto.EXTERNAL or t.external_data for t in tensors.values()):
+        raise FmnistError("its: weights are in another file, expected them in the ONNX file")
+    try:
+        return numpy_helper.to_array(tensors["W"]), numpy_helper.to_array(tensors["b"])
+    except (ValueError, TypeError) as exc:
+        raise FmnistError(f"its: weights do not decode ({exc})") from None

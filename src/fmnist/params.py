@@ -11,10 +11,13 @@ millions of items) and what is allowed.
 """
 
 import dataclasses
+import datetime
 import ipaddress
 import json
+import os
 import re
 import reprlib
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.compat import ordereddict
 from ruamel.yaml.error import MarkedYAMLError
 from typing_extensions import TypedDict
 
@@ -265,6 +269,8 @@ def one_line(error: dict, raw: dict) -> str:
 def parse_params(raw) -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"params: the file must be a mapping with sections {keys(Params)}")
+    if why := meaningless_value(raw):
+        raise ParamsError(f"params: {shown(why)}")
     try:
         return ADAPTER.validate_python(raw)
     except ValidationError as exc:  # the first error; an unknown key first (a typo is both)
@@ -292,14 +298,96 @@ def yaml_problem(exc: Exception, text: str) -> tuple[str | None, str]:
     return None, shown(str(exc).split(";")[0])  # a date like 2001-02-30, an int of 5000 digits
 
 
-def read_yaml(path) -> object:
-    """params.yaml as DVC 3.67 reads it (dvc.utils.serialize.load_yaml): UTF-8 text with
-    universal newlines, ruamel.yaml's safe loader, an empty document as {}."""
-    path = Path(path)
+# params.yaml is 2.5 KB; one larger than this is not a file of settings, and is refused
+# before it is read (a symlink to /dev/zero grew memory until MemoryError).
+MAX_PARAMS_BYTES = 1 << 20
+FILE_KINDS = {
+    stat.S_ISDIR: "a directory",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISSOCK: "a socket",
+}
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file of this mode is, if it is not a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in FILE_KINDS.items() if test(mode)), "not a regular file")
+
+
+def refuse_unless_settings_file(path: Path, mode: int, size: int) -> None:
+    if kind := file_kind(mode):
+        raise ParamsError(
+            f"params: {path} is {kind}, not a regular file; make it a file of settings"
+        )
+    if size > MAX_PARAMS_BYTES:
+        raise ParamsError(
+            f"params: {path} holds {size} bytes, more than a file of settings (at most "
+            f"{MAX_PARAMS_BYTES}); give the project's params.yaml"
+        )
+
+
+def read_params_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of bounded size: a device, FIFO or socket is refused
+    from its stat, before it is opened; the size again after opening and reading."""
     try:
-        data = path.read_bytes()
+        info = path.stat()
     except FileNotFoundError:
         raise ParamsError(f"params: {path} not found; run from the project root") from None
+    refuse_unless_settings_file(path, info.st_mode, info.st_size)
+    # O_NONBLOCK: had it become a FIFO since, open would wait for a writer for ever.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+        info = os.fstat(file.fileno())
+        refuse_unless_settings_file(path, info.st_mode, info.st_size)
+        data = file.read(MAX_PARAMS_BYTES + 1)
+    refuse_unless_settings_file(path, info.st_mode, len(data))
+    return data
+
+
+# What YAML gives that a setting can mean: DVC records these as they are. !!set (unordered),
+# !!binary (bytes), !!omap and !!pairs, timestamps: refused, whatever key they are under.
+PLAIN = (dict, list, str, int, float, bool, type(None))
+TAG_NAMES = {  # type: (what it is, what to write instead)
+    set: ("a !!set (unordered)", "write a list"),
+    bytes: ("!!binary data", "write text"),
+    tuple: ("a !!pairs entry", "write a mapping"),
+    ordereddict: ("an !!omap", "write a plain mapping"),
+    datetime.date: ("a timestamp", "write a number, or text in quotes"),
+    datetime.datetime: ("a timestamp", "write a number, or text in quotes"),
+}
+
+
+def meaningless_value(document) -> str | None:
+    """'KEY: what' for the first value under a YAML tag without meaning in a setting.
+    Each container once: aliases can nest a 2 KB file into millions of items."""
+    stack, seen = [("", document)], set()
+    while stack:
+        where, value = stack.pop()
+        if type(value) not in PLAIN:
+            unknown = (f"a YAML {type(value).__name__}", "write a plain value")
+            what, todo = TAG_NAMES.get(type(value), unknown)
+            return f"{where or 'the file'}: {what} has no meaning in a setting; {todo}"
+        if isinstance(value, (dict, list)) and id(value) not in seen:
+            seen.add(id(value))
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((child_name(where, key), item) for key, item in reversed(list(items)))
+    return None
+
+
+def child_name(where: str, key) -> str:
+    if isinstance(key, str):
+        return f"{where}.{key}" if where else key
+    return f"{where}[{short_repr(key)}]"
+
+
+def read_yaml(path) -> object:
+    """params.yaml as DVC 3.67 reads it (dvc.utils.serialize.load_yaml): UTF-8 text with
+    universal newlines, ruamel.yaml's safe loader, an empty document as {}; read only from
+    a regular file of at most MAX_PARAMS_BYTES."""
+    path = Path(path)
+    data = read_params_bytes(path)
     try:
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as exc:
@@ -308,10 +396,11 @@ def read_yaml(path) -> object:
             "(save the file as UTF-8)"
         ) from None
     try:
-        return YAML(typ="safe").load(text) or {}
+        document = YAML(typ="safe").load(text) or {}
     except (YAMLError, ValueError, RecursionError) as exc:
         where, what = yaml_problem(exc, text)
         raise ParamsError(f"{path}:{where}: {what}" if where else f"{path}: {what}") from None
+    return document
 
 
 def load_params(path="params.yaml") -> Params:

@@ -44,6 +44,7 @@ FULL_BELOW_BYTES = 1 << 20
 committed: list[
     str
 ] = []  # outputs renamed into place so far; fmnist.guards.stage_runner tells the user
+pending: set[Path] = set()  # temporary paths being written now, for discard_pending
 
 
 def temp_path(final: Path, pid: int | None = None) -> Path:
@@ -107,6 +108,7 @@ class Staged:
         tmp = temp_path(final)
         _remove(tmp)
         self.outputs.append((tmp, final))
+        pending.add(tmp)
         return tmp
 
     def commit(self) -> None:
@@ -149,6 +151,7 @@ class Staged:
         failed stage leaves no trace, not even models/gluon-export/)."""
         for tmp, _ in self.outputs:
             _discard(tmp)
+            pending.discard(tmp)
         for directory in self.made:
             with contextlib.suppress(OSError):  # not empty: it holds an output now
                 directory.rmdir()
@@ -172,6 +175,13 @@ class Staged:
         if exc.filename2 == exc.filename:
             exc.filename2 = None
         return exc
+
+
+def discard_pending() -> None:
+    """Remove the temporary paths of outputs still being written: for a process about to
+    end at once (os._exit), whose clean-up code will not run."""
+    for tmp in list(pending):
+        _discard(tmp)
 
 
 @contextmanager

@@ -13,11 +13,17 @@ import signal
 import struct
 import sys
 import textwrap
+import threading
+import time
 
 from . import FmnistError, atomic, held_inputs
 from .cpu import cpu_flags, missing_isa_warning, override_notice
 
 STOP_SIGNALS = atomic.STOP_SIGNALS
+# How long a stop signal's Python handler gets to start before the watchdog ends the process:
+# it runs only between two Python instructions of the main thread, so never during a native
+# call that does not return (onnxruntime running a model's endless Loop).
+STOP_GRACE_S = 1.0
 RERUN = "run the stage again (dvc repro)"
 
 
@@ -47,6 +53,34 @@ def install_stop_handlers() -> None:
     for sig in STOP_SIGNALS:
         if signal.getsignal(sig) is not signal.SIG_IGN:  # respect nohup and `cmd &`
             signal.signal(sig, _on_stop_signal)
+
+
+def start_stop_watchdog(name: str) -> None:
+    """Python's C-level handler writes each signal's number to the wakeup fd at once, also
+    while the main thread is in native code; a thread reading it can end the process."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    threading.Thread(target=_watch_stop_signals, args=(name, read_end), daemon=True).start()
+
+
+def _watch_stop_signals(name: str, wakeup: int) -> None:
+    while True:
+        signum = os.read(wakeup, 1)[0]
+        if signum not in STOP_SIGNALS:
+            continue
+        time.sleep(STOP_GRACE_S)
+        # Still our handler: it has not run. Another one (SIG_IGN once ours ran, or
+        # atomic's, holding the signal during a commit) means the main thread is in Python.
+        if signal.getsignal(signum) is _on_stop_signal:
+            _end_now(name, signum)
+
+
+def _end_now(name: str, signum: int) -> None:
+    """The stage's own stop line and exit status, without waiting for the main thread."""
+    atomic.discard_pending()
+    os.write(sys.stderr.fileno(), (stopped_message(name, signum) + "\n").encode())
+    os._exit(128 + signum)
 
 
 def mount_point(path) -> str:
@@ -138,6 +172,7 @@ def stopped_message(name: str, signum: int) -> str:
 
 def run_stage(name: str, main) -> None:
     install_stop_handlers()
+    start_stop_watchdog(name)
     for line in (missing_isa_warning(cpu_flags()), override_notice()):
         if line:
             print(f"{name}: {line}", file=sys.stderr)
