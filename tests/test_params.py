@@ -47,6 +47,20 @@ def test_the_projects_params_yaml_is_valid():
 LR_RANGE = "a number in [1e-30, 1e30]"
 # (section, key, bad value, the whole message)
 BAD_VALUES = {
+    "validation_size zero": (
+        "preprocess",
+        "validation_size",
+        0,
+        "params: preprocess.validation_size must be an integer >= 1 (and below the number "
+        "of training images), got 0",
+    ),
+    "split seed negative": (
+        "preprocess",
+        "seed",
+        -1,
+        "params: preprocess.seed must be an integer in [0, 4294967295] (numpy's seed range), "
+        "got -1",
+    ),
     "lr zero": ("train", "lr", 0, f"params: train.lr must be {LR_RANGE}, got 0"),
     "lr negative": ("train", "lr", -0.1, f"params: train.lr must be {LR_RANGE}, got -0.1"),
     "lr not a number": ("train", "lr", "fast", f"params: train.lr must be {LR_RANGE}, got 'fast'"),
@@ -322,7 +336,7 @@ def test_an_unknown_section_names_it_and_the_allowed_sections():
     with pytest.raises(
         ParamsError,
         match="^params: unknown key evaluate; allowed keys in the file: "
-        "fetch, train, scratch, gluon$",
+        "fetch, preprocess, train, scratch, gluon$",
     ):
         parse_params(raw)
 

@@ -126,7 +126,7 @@ def time_pipeline(model, data: Dataset, train_params) -> list[float]:
 
 def profile_pipeline(model, data: Dataset, train_params, top: int = 8) -> str:
     """mx.profiler's busiest operators (the engine's worker thread) and C API calls (the
-    Python thread) over the second epoch of a run (and its test-accuracy pass)."""
+    Python thread) over the second epoch of a run (and its validation pass)."""
 
     def start_after_first_epoch(stats):
         if stats.epoch == 1:
