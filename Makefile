@@ -53,6 +53,7 @@ $(PLOTS_PAGE): $(STAMP) src/fmnist/plots_page.py
 	python -m fmnist.plots_page $@
 
 predict: $(STAMP) ## the exported model on your pictures: make predict IMAGES="a.png b.jpg"
+	@[ -n "$(strip $(IMAGES))" ] || { echo 'make predict: no pictures given; name them in IMAGES, e.g. make predict IMAGES="shirt.png shoe.jpg"' >&2; exit 2; }
 	python -m fmnist.predict $(IMAGES)
 
 # Rebuilt when the pins change; a venv made by another Python is replaced. It installs the

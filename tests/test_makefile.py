@@ -1,6 +1,6 @@
 """The Makefile as a front door, in a copy of the project: a bare `make` only lists the
 targets, `make clean` removes only what git ignores, and `make pull` from a remote that holds
-nothing says what to do in one line."""
+nothing says what to do in one line; `make predict` without pictures says what to give."""
 
 import re
 import subprocess
@@ -68,3 +68,19 @@ def test_make_pull_from_a_remote_that_holds_nothing_says_what_to_do(small_projec
     assert len(ours) == 1, output
     assert ours[0].startswith("make pull: the DVC remote 'storage' (")
     assert "`make run`" in ours[0] and "dvc remote modify --local storage url" in ours[0]
+
+
+def test_make_predict_without_pictures_says_what_to_give(tmp_path):
+    project = copy_project(tmp_path / "project")
+    for given in ((), ("IMAGES=",), ("IMAGES= ",)):
+        result = make(project, "predict", *given, check=False)
+        assert result.returncode != 0 and result.stdout == ""
+        ours = [
+            line
+            for line in result.stderr.splitlines()
+            if not re.match(r"make(\[\d+\])?: \*\*\*", line)
+        ]
+        assert ours == [
+            "make predict: no pictures given; name them in IMAGES, "
+            'e.g. make predict IMAGES="shirt.png shoe.jpg"'
+        ], result.stderr

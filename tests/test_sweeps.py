@@ -71,6 +71,6 @@ def test_docs_show_the_sweep_commands():
     for command in (
         "dvc exp run --queue -S",
         "dvc exp run --run-all -j 2",
-        f"dvc exp show --md --drop '.*' --keep '{NARROW_TABLE[3]}'",
+        f"dvc exp show --md --hide-failed --drop '.*' --keep '{NARROW_TABLE[3]}'",
     ):
         assert command in docs, command

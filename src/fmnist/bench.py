@@ -31,7 +31,7 @@ from .lesson.gluon import GluonSoftmax
 from .lesson.scratch import ScratchSoftmax
 from .lesson.training import batch_bounds, train
 from .params import load_params
-from .prepared import SPLITS, Dataset, load_split, to_features
+from .prepared import Dataset, load_split, split_arrays
 
 DATASET_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -156,11 +156,8 @@ def default_raw_dir() -> Path:
 
 def load_real_data(raw_dir) -> Dataset:
     """What the preprocess stage makes, made here from the same files with the same code."""
-    arrays = {}
-    for split, prefix in SPLITS.items():
-        images, labels = load_split(raw_dir, prefix)
-        arrays[f"{split}_x"], arrays[f"{split}_y"] = to_features(images), labels.astype(np.int32)
-    return Dataset(**arrays)
+    split = load_params().preprocess
+    return Dataset(**split_arrays(raw_dir, split.validation_size, split.seed)[0])
 
 
 def peak_rss_mb() -> float:

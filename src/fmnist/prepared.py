@@ -178,16 +178,15 @@ def validation_rows(total: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.RandomState(seed).permutation(total)[:size])
 
 
-def prepare(raw_dir, prepared_dir, validation_size: int, seed: int) -> dict:
-    """Write {train,val,test}_{x,y}.npy and their manifest into prepared_dir at once; return
-    the split sizes. val is validation_size rows of Zalando's training file, train the rest
-    (both in file order): disjoint, and together the whole file."""
+def split_arrays(raw_dir, validation_size: int, seed: int) -> tuple[dict, dict]:
+    """{train,val,test}_{x,y} from the raw files, and how the validation set was drawn. val is
+    validation_size rows of Zalando's training file, train the rest (both in file order):
+    disjoint, and together the whole file."""
     images, labels = load_split(raw_dir, SPLITS["train"])
     held_out = validation_rows(len(labels), validation_size, seed)
     kept = np.setdiff1d(np.arange(len(labels)), held_out)
-    test_images, test_labels = load_split(raw_dir, SPLITS["test"])
     rows = {"train": (images[kept], labels[kept]), "val": (images[held_out], labels[held_out])}
-    rows["test"] = (test_images, test_labels)
+    rows["test"] = load_split(raw_dir, SPLITS["test"])
     arrays = {}
     for split, (split_images, split_labels) in rows.items():
         arrays[f"{split}_x"] = to_features(split_images)
@@ -197,9 +196,16 @@ def prepare(raw_dir, prepared_dir, validation_size: int, seed: int) -> dict:
         "seed": seed,
         "validation_rows": held_out.tolist(),  # rows of train-images-idx3-ubyte, from 0
     }
+    return arrays, split
+
+
+def prepare(raw_dir, prepared_dir, validation_size: int, seed: int) -> dict:
+    """Write the split arrays and their manifest into prepared_dir at once; return the
+    split sizes."""
+    arrays, split = split_arrays(raw_dir, validation_size, seed)
     with atomic_path(prepared_dir) as staging:
         staging.mkdir()
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", array, allow_pickle=False)
         write_manifest(staging, split)
-    return {split: len(arrays[f"{split}_y"]) for split in rows}
+    return {name: len(arrays[f"{name}_y"]) for name in ("train", "val", "test")}
