@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lock bench push pull plots-page predict venv data-source test-packages clean distclean
+.PHONY: help run test lint lock bench push pull plots-page predict docs venv data-source test-packages clean distclean
 
 help: ## list the targets (what a bare `make` does)
 	@echo "make TARGET, one of:"
@@ -51,6 +51,9 @@ venv: $(STAMP) ## only the set-up: .venv with the pinned packages
 plots-page: $(PLOTS_PAGE) ## the offline page `dvc plots show` fills (vega inlined)
 $(PLOTS_PAGE): $(STAMP) src/fmnist/plots_page.py
 	python -m fmnist.plots_page $@
+
+docs: $(STAMP) data-source ## rewrite the outputs README.md and docs/*.md show, by running the commands (minutes)
+	python tests/docs_outputs.py -r
 
 predict: $(STAMP) ## the exported model on your pictures: make predict IMAGES="a.png b.jpg"
 	@[ -n "$(strip $(IMAGES))" ] || { echo 'make predict: no pictures given; name them in IMAGES, e.g. make predict IMAGES="shirt.png shoe.jpg"' >&2; exit 2; }

@@ -26,6 +26,7 @@ from fmnist.params import (
     parse_params,
     read_yaml,
 )
+from params_faults import PARAMS_FAULTS, with_line
 
 GOOD = read_yaml(PROJECT / "params.yaml")
 
@@ -568,3 +569,15 @@ def test_a_stage_reports_a_tab_in_params_yaml_as_one_line_with_its_position(tmp_
         "token (a tab: indent with spaces)\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize("fault", PARAMS_FAULTS, ids=[f[2] for f in PARAMS_FAULTS])
+def test_the_documented_params_faults_give_their_documented_lines(fault, tmp_path, monkeypatch):
+    """docs/failure-modes.md shows these messages, read from the same tuple."""
+    _, (section, key), line, message, _ = fault
+    text = (PROJECT / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(with_line(text, section, key, line))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError) as refused:
+        load_params("params.yaml")
+    assert str(refused.value) == message
