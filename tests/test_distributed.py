@@ -26,7 +26,6 @@ from fmnist.lesson.training import train
 from fmnist.model_files import read_gluon
 from fmnist.params import params_json, parse_params
 from fmnist.prepared import (
-    SPLITS,
     load_prepared,
     load_split,
     prepared_digest,
@@ -57,10 +56,15 @@ def prepared(tmp_path_factory):
         "dataset-fashion-mnist; run it that way"
     )
     directory = tmp_path_factory.mktemp("prepared")
-    for split, prefix in SPLITS.items():
+    # The validation set: 2,000 other training images.
+    for split, prefix, rows in (
+        ("train", "train", slice(0, 10_000)),
+        ("val", "train", slice(10_000, 12_000)),
+        ("test", "t10k", slice(0, 10_000)),
+    ):
         images, labels = load_split(REAL_DATA, prefix)
-        np.save(directory / f"{split}_x.npy", to_features(images[:10_000]), allow_pickle=False)
-        np.save(directory / f"{split}_y.npy", labels[:10_000].astype(np.int32), allow_pickle=False)
+        np.save(directory / f"{split}_x.npy", to_features(images[rows]), allow_pickle=False)
+        np.save(directory / f"{split}_y.npy", labels[rows].astype(np.int32), allow_pickle=False)
     write_manifest(directory, {})
     return directory
 
