@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-3.12 lint lock bench bench-loop push pull plots-page predict venv data-source \
+.PHONY: help run test test-3.12 lint lock bench bench-loop push pull plots-page predict docs venv data-source \
 	test-packages clean distclean FORCE
 
 help: ## list the targets (what a bare `make` does)
@@ -77,7 +77,11 @@ plots-page: $(PLOTS_PAGE) ## the offline page `dvc plots show` fills (vega inlin
 $(PLOTS_PAGE): $(STAMP) src/fmnist/plots_page.py
 	python -m fmnist.plots_page $@
 
+docs: $(STAMP) data-source ## rewrite the outputs README.md and docs/*.md show, by running the commands (minutes)
+	python tests/docs_outputs.py -r
+
 predict: $(STAMP) ## the exported model on your pictures: make predict IMAGES="a.png b.jpg"
+	@[ -n "$(strip $(IMAGES))" ] || { echo 'make predict: no pictures given; name them in IMAGES, e.g. make predict IMAGES="shirt.png shoe.jpg"' >&2; exit 2; }
 	python -m fmnist.predict $(IMAGES)
 
 # Rebuilt when the pins change, and replaced when it was made by another Python than the one

@@ -1,5 +1,6 @@
-"""Stage evaluate: both models on the test set -> one metrics file per metric, the rows of
-the confusion plots, and the test-set probabilities render draws from. Each model's ONNX
+"""Stage evaluate: both models on the validation and the test set -> one metrics file per
+metric, the rows of the confusion plots, and the test-set probabilities render draws from.
+The only stage that reads the test set's labels. Each model's ONNX
 file is run by onnxruntime on the same images and checked against MXNet's answers."""
 
 from fmnist.guards.atomic import remove_stale_temporaries, staged_outputs
@@ -19,7 +20,7 @@ from fmnist.results import (
 )
 
 FLAGS = {
-    "--prepared-dir": ("DIR", "preprocess's .npy arrays (the test set is evaluated)"),
+    "--prepared-dir": ("DIR", "preprocess's .npy arrays (the validation and test sets)"),
     "--scratch-model": ("FILE", "train_scratch's weights"),
     "--gluon-model": ("FILE", "train_gluon's parameters"),
     "--scratch-onnx": ("FILE", "export_onnx's scratch model, checked against MXNet's answers"),
@@ -64,14 +65,17 @@ def main() -> None:
     onnx_check = onnx_check_files(probas, onnx_probas)
     require_faithful(onnx_check, onnx_paths)  # before anything is written
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
-    files = metric_files(data.test_y, probas, histories) | onnx_check
+    validation = (data.val_y, predict_all(models, data.val_x))
+    files = metric_files(data.test_y, probas, histories, validation) | onnx_check
     with staged_outputs() as stage:  # all three or none
         save_probabilities(probas, stage(args.probabilities_dir))
         write_predicted_classes(data.test_y, probas, stage(args.predicted_classes_dir))
         write_metric_files(files, stage(args.metrics_dir))
     for name in probas:
         print(
-            f"evaluate: {name} test accuracy {files['test_accuracy.json'][name]:.4f}, "
+            f"evaluate: {name} validation accuracy {files['val_accuracy.json'][name]:.4f}, "
+            f"log-loss {files['val_log_loss.json'][name]:.4f}; "
+            f"test accuracy {files['test_accuracy.json'][name]:.4f}, "
             f"macro F1 {files['macro_f1.json'][name]:.4f}, "
             f"log-loss {files['log_loss.json'][name]:.4f}"
         )

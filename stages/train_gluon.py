@@ -34,7 +34,7 @@ def main() -> None:
         "--live-dir",
         required=True,
         metavar="DIR",
-        help="output: DVCLive's per-epoch loss, train and test accuracy",
+        help="output: DVCLive's per-epoch train and validation loss and accuracy",
     )
     args = parser.parse_args()
     remove_stale_temporaries(args.model, args.live_dir, args.export_prefix)

@@ -39,10 +39,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    train = yaml.safe_load((PROJECT / "params.yaml").read_text())["train"]
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    train = params["train"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        prepare(REAL_DATA, tmp / "prepared")
+        prepare(REAL_DATA, tmp / "prepared", *params["preprocess"].values())
         (tmp / "hosts").mkdir()
         with ssh_hosts(tmp / "hosts", count=1) as hosts:
             setups = {

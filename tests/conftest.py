@@ -152,6 +152,7 @@ def plots_page(tmp_path_factory) -> Path:
 # params): two quick epochs of plain SGD at lr 0.1, both models in one process each,
 # on this machine.
 TEST_PARAMS = {
+    "preprocess": {"validation_size": 60, "seed": 0},  # of the small dataset's 300
     "train": {
         "batch_size": 32,
         "epochs": 2,
@@ -171,6 +172,9 @@ TEST_PARAMS = {
         "ssh_config": "",
     },
 }
+
+# preprocess's validation_size and seed, for tests that call fmnist.prepared.prepare directly.
+SMALL_SPLIT = (TEST_PARAMS["preprocess"]["validation_size"], TEST_PARAMS["preprocess"]["seed"])
 
 # Gluon settings for tests that build a model in their own process: TEST_PARAMS' initialiser.
 LOCAL_GLUON = GluonParams(**{**TEST_PARAMS["gluon"], "hosts": ()}, timeout_s=600.0)

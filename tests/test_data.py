@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+from conftest import SMALL_SPLIT
 from fmnist import FmnistError
 from fmnist.prepared import load_prepared, prepare
 
@@ -15,7 +16,7 @@ RERUN = "; rerun the preprocess stage \\(dvc repro -f preprocess\\)$"
 @pytest.fixture
 def prepared(small_dataset, tmp_path):
     directory = tmp_path / "prepared"
-    prepare(small_dataset[0], directory)
+    prepare(small_dataset[0], directory, *SMALL_SPLIT)
     return directory
 
 
@@ -59,6 +60,12 @@ FAULTS = {
         r"features must be in \[0, 1\], found nan to nan",
     ),
     "no examples": ("test_y", lambda y: y[:0], "holds no examples"),
+    "a validation label of 11": ("val_y", with_value(3, 11), "labels must be 0-9, found 0 to 11"),
+    "validation features as float16": (
+        "val_x",
+        lambda x: x.astype(np.float16),
+        "dtype float16, expected float32",
+    ),
 }
 
 
@@ -92,8 +99,11 @@ def test_a_training_stage_refuses_labels_outside_0_9(small_project):
     assert not (project.root / "models/scratch.params").exists()
 
 
-def test_arrays_of_different_lengths_are_one_line(prepared):
-    rewrite(prepared, "test_y", lambda y: y[:-1])
-    shapes = re.escape("test arrays have shapes (100, 784) and (99,), expected (N, 784) and (N,)")
+@pytest.mark.parametrize("split, size", [("test", 100), ("val", SMALL_SPLIT[0])])
+def test_arrays_of_different_lengths_are_one_line(prepared, split, size):
+    rewrite(prepared, f"{split}_y", lambda y: y[:-1])
+    shapes = re.escape(
+        f"{split} arrays have shapes ({size}, 784) and ({size - 1},), expected (N, 784) and (N,)"
+    )
     with pytest.raises(FmnistError, match=f"^{prepared}: {shapes}{RERUN}"):
         load_prepared(prepared)

@@ -27,7 +27,6 @@ from fmnist.lesson.training import train
 from fmnist.model_files import read_gluon
 from fmnist.params import params_json, parse_params
 from fmnist.prepared import (
-    SPLITS,
     load_prepared,
     load_split,
     prepared_digest,
@@ -58,11 +57,16 @@ def prepared(tmp_path_factory):
         "dataset-fashion-mnist; run it that way"
     )
     directory = tmp_path_factory.mktemp("prepared")
-    for split, prefix in SPLITS.items():
+    # The validation set: 2,000 other training images.
+    for split, prefix, rows in (
+        ("train", "train", slice(0, 10_000)),
+        ("val", "train", slice(10_000, 12_000)),
+        ("test", "t10k", slice(0, 10_000)),
+    ):
         images, labels = load_split(REAL_DATA, prefix)
-        np.save(directory / f"{split}_x.npy", to_features(images[:10_000]), allow_pickle=False)
-        np.save(directory / f"{split}_y.npy", labels[:10_000].astype(np.int32), allow_pickle=False)
-    write_manifest(directory)
+        np.save(directory / f"{split}_x.npy", to_features(images[rows]), allow_pickle=False)
+        np.save(directory / f"{split}_y.npy", labels[rows].astype(np.int32), allow_pickle=False)
+    write_manifest(directory, {})
     return directory
 
 
@@ -71,7 +75,7 @@ def workspace(tmp_path, prepared, train=None, gluon=None):
     changes) and the data."""
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     # The cosine schedule ends every run settled (lr -> 0), not mid-oscillation: with a
-    # constant lr, test accuracy moves by 0.02-0.03 from one epoch to the next.
+    # constant lr, validation accuracy moves by 0.02-0.03 from one epoch to the next.
     params["train"].update(
         {
             **TEST_PARAMS["train"],
@@ -151,13 +155,13 @@ def test_two_workers_end_identical_and_match_one_process(tmp_path, prepared):
     model = read_gluon(directory / "models/gluon.params")
     assert digest_of(model) == digests["worker 0"], "worker 0 wrote other weights than it had"
     data = load_prepared(prepared)
-    distributed = float((model.predict_proba(data.test_x).argmax(axis=1) == data.test_y).mean())
+    distributed = float((model.predict_proba(data.val_x).argmax(axis=1) == data.val_y).mean())
 
     params = parse_params(yaml.safe_load((directory / "params.yaml").read_text()))
     single = GluonSoftmax.create(params.gluon, params.train, kvstore=None)
     history = train(single, data, params.train, on_epoch=lambda stats: None)
     assert distributed >= 0.75, "the workers did not learn"
-    assert abs(distributed - history[-1].test_accuracy) <= 0.01
+    assert abs(distributed - history[-1].val_accuracy) <= 0.01
     epochs = (directory / "dvclive/gluon/plots/metrics/loss.tsv").read_text().splitlines()[1:]
     assert len(epochs) == 3
     assert json.loads((directory / "dvclive/gluon/metrics.json").read_text())["step"] == 3
@@ -307,11 +311,13 @@ def test_a_worker_whose_arrays_differ_under_the_same_manifest_refuses_to_join(tm
     for name, array in {
         "train_x": np.zeros((4, 784), np.float32),
         "train_y": np.arange(4, dtype=np.int32),
+        "val_x": np.ones((2, 784), np.float32),
+        "val_y": np.arange(2, dtype=np.int32),
         "test_x": np.ones((2, 784), np.float32),
         "test_y": np.arange(2, dtype=np.int32),
     }.items():
         np.save(directory / f"{name}.npy", array, allow_pickle=False)
-    write_manifest(directory)
+    write_manifest(directory, {})
     launchers = prepared_digest(directory)
     check_same_data(directory, launchers)
     np.save(directory / "train_y.npy", np.arange(4, dtype=np.int32)[::-1], allow_pickle=False)

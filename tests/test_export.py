@@ -20,9 +20,17 @@ GLUON = LOCAL_GLUON
 
 
 def small_data() -> Dataset:
-    (train_x, train_y), (test_x, test_y) = synthetic_split(300, 0), synthetic_split(100, 1)
-    flat = [(x.reshape(len(x), -1) / np.float32(255)).astype(np.float32) for x in (train_x, test_x)]
-    return Dataset(flat[0], train_y.astype(np.int32), flat[1], test_y.astype(np.int32))
+    splits = (synthetic_split(300, 0), synthetic_split(60, 2), synthetic_split(100, 1))
+    return Dataset(
+        *(
+            a
+            for x, y in splits
+            for a in (
+                (x.reshape(len(x), -1) / np.float32(255)).astype(np.float32),
+                y.astype(np.int32),
+            )
+        )
+    )
 
 
 # MXNet warns that it cannot infer the input's type until it sees one; it then does.

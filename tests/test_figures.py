@@ -110,23 +110,33 @@ def test_confident_mistakes_show_true_predicted_and_probability():
     assert_nothing_overlaps(fig)
 
 
-def test_training_curves_have_three_labelled_charts_with_both_models():
+def test_training_curves_show_train_and_validation_of_both_models_and_no_test():
     history = {
         "epoch": [1, 2, 3],
         "loss": [0.8, 0.6, 0.5],
         "train_accuracy": [0.7, 0.8, 0.82],
-        "test_accuracy": [0.72, 0.79, 0.8],
+        "val_loss": [0.75, 0.62, 0.55],
+        "val_accuracy": [0.72, 0.79, 0.8],
     }
     fig = figures.training_curves({"scratch": history, "gluon": history})
     charts = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in charts] == ["Training loss", "Train accuracy", "Test accuracy"]
+    assert [ax.get_title() for ax in charts] == ["Loss", "Accuracy"]
     for ax in charts:
         assert ax.get_xlabel() == "epoch" and ax.get_ylabel()
-        assert [line.get_label() for line in ax.get_lines()] == ["scratch", "gluon"]
-        # Identical histories: both lines are still drawn, in different styles.
+        assert [line.get_label() for line in ax.get_lines()] == [
+            "scratch, train",
+            "scratch, validation",
+            "gluon, train",
+            "gluon, validation",
+        ]
+        # Identical histories: both models are still drawn, in different styles.
         styles = {(line.get_linestyle(), line.get_linewidth()) for line in ax.get_lines()}
         assert len(styles) == 2
-    np.testing.assert_array_equal(charts[0].get_lines()[1].get_ydata(), history["loss"])
+    assert "test" not in text_of(fig).lower()
+    loss_lines, accuracy_lines = (ax.get_lines() for ax in charts)
+    np.testing.assert_array_equal(loss_lines[2].get_ydata(), history["loss"])
+    np.testing.assert_array_equal(loss_lines[3].get_ydata(), history["val_loss"])
+    np.testing.assert_array_equal(accuracy_lines[1].get_ydata(), history["val_accuracy"])
     assert_nothing_overlaps(fig)
 
 
@@ -183,7 +193,8 @@ HISTORY = {
     "epoch": [1, 2],
     "loss": [0.8, 0.6],
     "train_accuracy": [0.7, 0.8],
-    "test_accuracy": [0.72, 0.79],
+    "val_loss": [0.75, 0.62],
+    "val_accuracy": [0.72, 0.79],
 }
 EVERY_KIND = {
     "samples": lambda: figures.sample_grid(IMAGES[:10], LABELS[:10], "Samples"),

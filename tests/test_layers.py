@@ -1,4 +1,4 @@
-"""The three layers (DESIGN.md): the lesson (fmnist.lesson: the two models and the training
+"""The three layers: the lesson (fmnist.lesson: the two models and the training
 loop) imports nothing but mxnet, numpy, the standard library and itself; the guards
 (fmnist.guards) import nothing of the project but themselves. The pipeline uses both.
 

@@ -1,6 +1,7 @@
 """The Makefile as a front door, in a copy of the project: a bare `make` only lists the
 targets, `make clean` removes only what git ignores, `make pull` from a remote that holds
-nothing says what to do in one line, and so does `make venv` where no Python it can use runs."""
+nothing says what to do in one line, and so does `make venv` where no Python it can use
+runs; `make predict` without pictures says what to give."""
 
 import re
 import shutil
@@ -83,3 +84,19 @@ def test_without_python_3_11_or_3_12_make_says_in_one_line_how_to_get_one(tmp_pa
         assert ours[0].startswith("No Python to make .venv with: ")
         assert "`uv python install 3.12`" in ours[0] and "apt-get install python3.12" in ours[0]
     assert not (project.root / ".venv").exists()
+
+
+def test_make_predict_without_pictures_says_what_to_give(tmp_path):
+    project = copy_project(tmp_path / "project")
+    for given in ((), ("IMAGES=",), ("IMAGES= ",)):
+        result = make(project, "predict", *given, check=False)
+        assert result.returncode != 0 and result.stdout == ""
+        ours = [
+            line
+            for line in result.stderr.splitlines()
+            if not re.match(r"make(\[\d+\])?: \*\*\*", line)
+        ]
+        assert ours == [
+            "make predict: no pictures given; name them in IMAGES, "
+            'e.g. make predict IMAGES="shirt.png shoe.jpg"'
+        ], result.stderr

@@ -66,7 +66,7 @@ def test_log_loss_of_uniform_perfect_and_impossible_predictions():
 def test_summarize_one_model():
     proba = one_hot_proba(PREDICTED, np.full(6, 0.9))
     summary = summarize(ACTUAL, proba)
-    assert summary["test_accuracy"] == pytest.approx(3 / 6)
+    assert summary["accuracy"] == pytest.approx(3 / 6)
     assert summary["log_loss"] == pytest.approx(
         -np.mean(np.log([0.9, 0.9, 0.9, 0.1 / 9, 0.1 / 9, 0.1 / 9]))
     )
@@ -101,7 +101,8 @@ def histories():
             "epoch": [1, 2],
             "loss": [0.9, loss],
             "train_accuracy": [0.5, acc],
-            "test_accuracy": [0.5, 0.6],
+            "val_loss": [0.95, 0.5],
+            "val_accuracy": [0.5, 0.6],
         }
         for name, loss, acc in (("scratch", 0.4, 0.8), ("gluon", 0.3, 0.85))
     }
@@ -112,8 +113,15 @@ def test_metric_files_put_both_models_side_by_side():
         "scratch": one_hot_proba(PREDICTED, np.full(6, 0.9)),
         "gluon": one_hot_proba(ACTUAL, np.full(6, 0.9)),
     }
-    files = metric_files(ACTUAL, probas, histories())
+    # A validation set of four images, both models predicting as scratch does (3 of 4 right).
+    validation = (ACTUAL[:4], {"scratch": probas["scratch"][:4], "gluon": probas["scratch"][:4]})
+    files = metric_files(ACTUAL, probas, histories(), validation)
     assert files["test_accuracy.json"] == {"scratch": 0.5, "gluon": 1.0}
+    assert files["val_accuracy.json"] == {"scratch": 0.75, "gluon": 0.75}
+    assert files["val_log_loss.json"]["scratch"] == pytest.approx(
+        files["val_log_loss.json"]["gluon"]
+    )
+    assert files["val_log_loss.json"]["scratch"] > files["log_loss.json"]["gluon"]
     assert files["train_loss.json"] == {"scratch": 0.4, "gluon": 0.3}
     assert files["train_accuracy.json"] == {"scratch": 0.8, "gluon": 0.85}
     assert files["agreement.json"] == {"agreement": 0.5}

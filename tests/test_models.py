@@ -307,12 +307,12 @@ def evaluate_workspace(tmp_path_factory):
     shutil.copy(PROJECT / "params.yaml", root / "params.yaml")
     (root / "prepared").mkdir()
     rng = np.random.RandomState(0)
-    for split, n in (("train", 20), ("test", 10)):
+    for split, n in (("train", 20), ("val", 10), ("test", 10)):
         x, y = rng.rand(n, 784).astype(np.float32), (np.arange(n) % 10).astype(np.int32)
         np.save(root / f"prepared/{split}_x.npy", x, allow_pickle=False)
         np.save(root / f"prepared/{split}_y.npy", y, allow_pickle=False)
-    write_manifest(root / "prepared")
-    history = [EpochStats(1, 2.0, 0.5, 0.5, 1.0, 20.0)]
+    write_manifest(root / "prepared", {})
+    history = [EpochStats(1, 2.0, 0.5, 2.0, 0.5, 1.0, 20.0)]
     for name, make in (("scratch", ScratchSoftmax.create), ("gluon", GluonSoftmax.create)):
         save_model(make(SCRATCH if name == "scratch" else GLUON, TRAIN), root / f"{name}.params")
         write_history(history, root / f"live-{name}")
@@ -362,6 +362,6 @@ def test_evaluate_refuses_a_foreign_model_in_one_line_and_writes_nothing(
 
 
 def test_a_history_holding_nan_is_refused_so_no_metric_is_nan(tmp_path):
-    write_history([EpochStats(1, float("nan"), 0.5, 0.5, 1.0, 20.0)], tmp_path / "live")
+    write_history([EpochStats(1, float("nan"), 0.5, 2.0, 0.5, 1.0, 20.0)], tmp_path / "live")
     with pytest.raises(FmnistError, match=r"loss.tsv holds NaN or infinite values\); rerun"):
         load_histories({"scratch": tmp_path / "live"})

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import write_dataset
+from conftest import SMALL_SPLIT, write_dataset
 from fmnist.prepared import prepare
 from hosts import LIMIT_S, missing_tools, ssh_hosts
 from test_distributed import DIGEST, read_until, start_stage, workspace
@@ -54,7 +54,7 @@ def prepared(tmp_path_factory):
     """The small generated dataset, prepared as the preprocess stage does (with manifest)."""
     directory = tmp_path_factory.mktemp("data")
     write_dataset(directory / "raw", n_train=1200, n_test=200)
-    prepare(directory / "raw", directory / "prepared")
+    prepare(directory / "raw", directory / "prepared", *SMALL_SPLIT)
     return directory / "prepared"
 
 
@@ -199,7 +199,7 @@ def test_a_host_without_the_repository_or_venv_fails_before_anything_starts(
 def test_a_host_with_other_prepared_data_stops_the_job_before_training(hosts, prepared, tmp_path):
     other = tmp_path / "other"
     write_dataset(other / "raw", n_train=1210, n_test=200)
-    prepare(other / "raw", other / "prepared")
+    prepare(other / "raw", other / "prepared", *SMALL_SPLIT)
     gluon, train = on_hosts(hosts, ["w1"], 2)
     directory = workspace(tmp_path / "job", prepared, train=train, gluon=gluon)
     with hosts[0].mount("--bind", other / "prepared", target=directory / "prepared"):

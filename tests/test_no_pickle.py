@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from conftest import PROJECT
+from conftest import PROJECT, SMALL_SPLIT
 
 SOURCES = sorted(
     p for folder in ("src", "stages", "tests") for p in (PROJECT / folder).rglob("*.py")
@@ -88,7 +88,7 @@ def test_a_pickled_array_in_data_prepared_is_refused_not_run(small_dataset, tmp_
     from fmnist.prepared import load_prepared, prepare
 
     prepared = tmp_path / "prepared"
-    prepare(small_dataset[0], prepared)
+    prepare(small_dataset[0], prepared, *SMALL_SPLIT)
     marker = tmp_path / "code-ran"
     hostile = numpy.array([CreatesFileWhenUnpickled(marker)], dtype=object)
     with open(prepared / "train_y.npy", "wb") as out:  # what a tampered file could hold

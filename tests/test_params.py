@@ -28,6 +28,7 @@ from fmnist.params import (
     parse_params,
     read_yaml,
 )
+from params_faults import PARAMS_FAULTS, with_line
 
 GOOD = read_yaml(PROJECT / "params.yaml")
 
@@ -49,6 +50,20 @@ def test_the_projects_params_yaml_is_valid():
 LR_RANGE = "a number in [1e-30, 1e30]"
 # (section, key, bad value, the whole message)
 BAD_VALUES = {
+    "validation_size zero": (
+        "preprocess",
+        "validation_size",
+        0,
+        "params: preprocess.validation_size must be an integer >= 1 (and below the number "
+        "of training images), got 0",
+    ),
+    "split seed negative": (
+        "preprocess",
+        "seed",
+        -1,
+        "params: preprocess.seed must be an integer in [0, 4294967295] (numpy's seed range), "
+        "got -1",
+    ),
     "lr zero": ("train", "lr", 0, f"params: train.lr must be {LR_RANGE}, got 0"),
     "lr negative": ("train", "lr", -0.1, f"params: train.lr must be {LR_RANGE}, got -0.1"),
     "lr not a number": ("train", "lr", "fast", f"params: train.lr must be {LR_RANGE}, got 'fast'"),
@@ -325,7 +340,7 @@ def test_an_unknown_section_names_it_and_the_allowed_sections():
     with pytest.raises(
         ParamsError,
         match="^params: unknown key evaluate; allowed keys in the file: "
-        "fetch, train, scratch, gluon$",
+        "fetch, preprocess, train, scratch, gluon$",
     ):
         parse_params(raw)
 
@@ -640,3 +655,15 @@ def test_params_yaml_that_is_not_a_small_regular_file_gets_one_line_at_once(
     assert time.monotonic() - started < 10
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == f"params: error: params: params.yaml {message}\n"
+
+
+@pytest.mark.parametrize("fault", PARAMS_FAULTS, ids=[f[2] for f in PARAMS_FAULTS])
+def test_the_documented_params_faults_give_their_documented_lines(fault, tmp_path, monkeypatch):
+    """docs/failure-modes.md shows these messages, read from the same tuple."""
+    _, (section, key), line, message, _ = fault
+    text = (PROJECT / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(with_line(text, section, key, line))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError) as refused:
+        load_params("params.yaml")
+    assert str(refused.value) == message

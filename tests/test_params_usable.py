@@ -3,6 +3,7 @@
 For every key, hypothesis draws values (boundaries, huge and tiny numbers, odd strings and
 URLs) and writes them into a params.yaml. When load_params accepts the file, the values go
 through the code that consumes them up to the first real work: seeding the generators,
+drawing the validation rows,
 the mirrors (URLs parsed and their requests built, directories read), socket timeouts,
 batch sizes, both models created and stepped with the schedule's learning rates. Anything
 raised there other than an FmnistError fails the test. gluon.hosts and gluon.ssh_config go
@@ -45,6 +46,7 @@ from fmnist.params import (
     params_json,
     parse_params,
 )
+from fmnist.prepared import validation_rows
 from fmnist.training_stage import check_batch_fits
 
 # Fashion-MNIST's training set; the batch checks are also run against the small test sets.
@@ -56,6 +58,7 @@ BASE = {
         "timeout_s": 30,
         "sha256": {name: "0" * 64 for name in DATA_FILES},
     },
+    "preprocess": {"validation_size": 10_000, "seed": 0},
     "train": {
         "batch_size": 256,
         "epochs": 5,
@@ -391,6 +394,9 @@ def consume(params, workdir) -> None:
             return None
 
     allowing_project_errors(consume_fetch, params.fetch, workdir)
+    for size in TRAIN_SIZES:
+        split = params.preprocess
+        allowing_project_errors(validation_rows, size, split.validation_size, split.seed)
     allowing_project_errors(per_worker_batch_size, params.train.batch_size, params.gluon.workers)
     allowing_project_errors(consume_hosts, params.gluon)
     assert parse_params(json.loads(params_json(params))) == params  # a dist_sync worker's

@@ -3,7 +3,9 @@
 import json
 
 import numpy as np
+import pytest
 
+from conftest import TEST_PARAMS
 from fmnist.guards.atomic import TEMP_GLOB
 
 STAGES = (
@@ -40,8 +42,11 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
         "train-labels-idx1-ubyte.gz",
     ]
     train_x = np.load(root / "data/prepared/train_x.npy", allow_pickle=False)
+    val_y = np.load(root / "data/prepared/val_y.npy", allow_pickle=False)
     test_y = np.load(root / "data/prepared/test_y.npy", allow_pickle=False)
-    assert train_x.shape == (300, 784) and train_x.dtype == np.float32
+    held_out = TEST_PARAMS["preprocess"]["validation_size"]
+    assert train_x.shape == (300 - held_out, 784) and train_x.dtype == np.float32
+    assert val_y.shape == (held_out,) and val_y.dtype == np.int32
     assert train_x.min() >= 0 and train_x.max() <= 1
     assert test_y.shape == (100,) and test_y.dtype == np.int32
 
@@ -55,10 +60,15 @@ def test_repro_writes_every_output_then_runs_nothing(small_project):
     for model in ("scratch", "gluon"):
         history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())
         assert history["step"] == 2
-    test_accuracy = json.loads((root / "metrics/test_accuracy.json").read_text())
     # The generated classes are learnable by a linear model: both must learn them.
-    assert test_accuracy["scratch"] >= 0.85
-    assert test_accuracy["gluon"] >= 0.85
+    for metric in ("val_accuracy", "test_accuracy"):
+        accuracy = json.loads((root / f"metrics/{metric}.json").read_text())
+        assert accuracy["scratch"] >= 0.85 and accuracy["gluon"] >= 0.85, metric
+    # evaluate's validation accuracy is the last epoch's, as training logged it.
+    val_accuracy = json.loads((root / "metrics/val_accuracy.json").read_text())
+    for model in ("scratch", "gluon"):
+        history = json.loads((root / f"dvclive/{model}/metrics.json").read_text())
+        assert history["val_accuracy"] == pytest.approx(val_accuracy[model], abs=1e-6)
     for model in ("scratch", "gluon"):
         assert (root / f"predicted_classes/{model}.csv").read_text().count("\n") == 101
         probabilities = np.load(root / f"probabilities/{model}.npy", allow_pickle=False)

@@ -82,6 +82,14 @@ def test_test_image_gets_evaluates_probabilities_also_as_a_photo(reproduced_proj
         assert abs(float(lines[0][f"p{i}"]) - evaluated[c]) <= 5e-5
     assert lines[1]["c0"] == CLASS_NAMES[evaluated.argmax()]
 
+    # From a directory inside the repository, the default model is found all the same.
+    inside = root / "data" / "prepared"
+    from_inside = predict(os.path.relpath(png, inside), cwd=inside)
+    assert (
+        from_inside.stdout.split(": ", 1)[1]
+        == result.stdout.split(": ", 1)[1].split("\n")[0] + "\n"
+    )
+
 
 def assert_unreadable(path, result) -> None:
     """predict's one line for a file that is no readable picture, and nothing on stdout."""
@@ -108,18 +116,51 @@ def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content):
     ],
 )
 def test_a_missing_model_gets_the_same_line_on_both_runtimes(tmp_path, runtime, model, stage):
+    """In a project without models: from its root and from a directory inside it."""
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "pictures").mkdir()
+    Image.new("L", (28, 28)).save(tmp_path / "pictures/black.png")
+    for cwd, picture, prefix in (
+        (tmp_path, "pictures/black.png", ""),
+        (tmp_path / "pictures", "black.png", "../"),
+    ):
+        result = predict(picture, "--runtime", runtime, cwd=cwd)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr == (
+            f"predict: error: {prefix}{model}: missing; make the exported model with "
+            f"`dvc repro {stage}` or fetch it with `dvc pull`\n"
+        )
+
+
+@pytest.mark.parametrize(
+    "flags, file, flag",
+    [
+        ((), "models/gluon.onnx", "--onnx FILE"),
+        (("--model", "scratch"), "models/scratch.onnx", "--onnx FILE"),
+        (
+            ("--runtime", "mxnet"),
+            "models/gluon-export/gluon-symbol.json",
+            "--symbol FILE --params FILE",
+        ),
+        (("--runtime", "mxnet", "--model", "scratch"), "models/scratch.params", "--params FILE"),
+    ],
+)
+def test_outside_the_project_the_line_says_which_file_flag_to_give(tmp_path, flags, file, flag):
     Image.new("L", (28, 28)).save(tmp_path / "black.png")
-    result = predict("black.png", "--runtime", runtime, cwd=tmp_path)
+    result = predict("black.png", *flags, cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == (
-        f"predict: error: {model}: missing; make the exported model with `dvc repro {stage}` "
-        "or fetch it with `dvc pull`\n"
+        f"predict: error: no default {file} outside the project (no dvc.yaml and .dvc/ here "
+        f"or above); run from inside the repository, or give the model file with {flag}\n"
     )
 
 
-def test_help_names_the_default_model_files():
+def test_help_names_the_default_model_files_once_each():
     result = predict("--help")
     assert result.returncode == 0
+    assert "None" not in result.stdout and result.stderr == ""
+    assert result.stdout.count("(default:") == 5  # --model, --runtime and the three files
     for default in (
         "models/{model}.onnx",
         "models/gluon-export/gluon-symbol.json",

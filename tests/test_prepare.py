@@ -2,18 +2,30 @@
 and no data/prepared written."""
 
 import gzip
+import json
 import shutil
 import tracemalloc
 import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import synthetic_split
 from fmnist import FmnistError
 from fmnist.guards.atomic import TEMP_GLOB
-from fmnist.idx import IdxError, encode_images, encode_labels, write_gz
-from fmnist.prepared import MANIFEST, arrays_unlike_manifest, prepare
+from fmnist.idx import IMAGES, IdxError, encode_images, encode_labels, read_idx_gz, write_gz
+from fmnist.prepared import (
+    MANIFEST,
+    arrays_unlike_manifest,
+    load_prepared,
+    prepare,
+    to_features,
+    validation_rows,
+)
+
+VALIDATION = (60, 7)  # validation_size and seed of the small dataset's 300 training images
 
 
 @pytest.fixture
@@ -36,13 +48,57 @@ RECOVERY = (
 def expect_failure(raw_dir, pattern: str):
     prepared = raw_dir.parent / "prepared"
     with pytest.raises(IdxError, match=pattern):
-        prepare(raw_dir, prepared)
+        prepare(raw_dir, prepared, *VALIDATION)
     assert not prepared.exists()
     assert not list(raw_dir.parent.glob(TEMP_GLOB))
 
 
 def test_good_files_are_prepared(raw_dir):
-    assert prepare(raw_dir, raw_dir.parent / "prepared") == {"train": 300, "test": 100}
+    sizes = prepare(raw_dir, raw_dir.parent / "prepared", *VALIDATION)
+    assert sizes == {"train": 240, "val": 60, "test": 100}
+
+
+def test_the_validation_set_is_held_out_of_the_training_images_and_recorded(raw_dir):
+    """val and train are Zalando's training rows, disjoint, together all of them, each in
+    file order; the manifest names the held-out rows and how they were drawn."""
+    prepared = raw_dir.parent / "prepared"
+    prepare(raw_dir, prepared, *VALIDATION)
+    data = load_prepared(prepared)
+    split = json.loads((prepared / MANIFEST).read_text())["split"]
+    held_out = np.array(split["validation_rows"])
+    assert (split["validation_size"], split["seed"]) == VALIDATION
+    kept = np.setdiff1d(np.arange(300), held_out)
+    assert len(held_out) == 60 and len(kept) == 240  # disjoint: 60 + 240 distinct rows of 300
+    raw = to_features(read_idx_gz(raw_dir / "train-images-idx3-ubyte.gz", IMAGES))
+    np.testing.assert_array_equal(data.val_x, raw[held_out])
+    np.testing.assert_array_equal(data.train_x, raw[kept])
+    np.testing.assert_array_equal(data.val_y, labels()[held_out])
+    np.testing.assert_array_equal(data.test_y, labels(100, 1))  # the test set is untouched
+
+
+def test_another_seed_holds_out_other_rows_and_the_same_seed_the_same(raw_dir):
+    assert list(validation_rows(300, 60, 7)) == list(validation_rows(300, 60, 7))
+    assert list(validation_rows(300, 60, 7)) != list(validation_rows(300, 60, 8))
+
+
+@given(total=st.integers(2, 5000), data=st.data())
+def test_validation_rows_are_distinct_sorted_and_in_range(total, data):
+    size = data.draw(st.integers(1, total - 1))
+    rows = validation_rows(total, size, data.draw(st.integers(0, 2**32 - 1)))
+    assert len(rows) == size and np.all(np.diff(rows) > 0)
+    assert rows[0] >= 0 and rows[-1] < total
+
+
+@pytest.mark.parametrize("size", [300, 301, 10_000])
+def test_a_validation_set_as_large_as_the_training_images_is_refused(raw_dir, size):
+    prepared = raw_dir.parent / "prepared"
+    with pytest.raises(
+        FmnistError,
+        match=r"^params: preprocess.validation_size must be below the 300 training images "
+        rf"\(some must be left to train on\), got {size}; lower it in params.yaml$",
+    ):
+        prepare(raw_dir, prepared, size, 0)
+    assert not prepared.exists()
 
 
 # file to replace, its new content (IDX bytes, gzipped on write), expected message
@@ -139,7 +195,7 @@ def test_arrays_are_checked_against_their_manifest(raw_dir):
     """Each .npy file's own sha256, not the manifest's: valid arrays that are not the
     ones listed (another host's, edited) are named; so are missing ones."""
     prepared = raw_dir.parent / "prepared"
-    prepare(raw_dir, prepared)
+    prepare(raw_dir, prepared, *VALIDATION)
     assert arrays_unlike_manifest(prepared) == []
     train_y = np.load(prepared / "train_y.npy", allow_pickle=False)
     np.save(prepared / "train_y.npy", np.roll(train_y, 1), allow_pickle=False)
@@ -147,6 +203,6 @@ def test_arrays_are_checked_against_their_manifest(raw_dir):
     assert arrays_unlike_manifest(prepared) == ["train_y.npy", "test_x.npy"]
     (prepared / MANIFEST).write_text('{"sha256": {"train_x.npy": "0"}}')
     with pytest.raises(
-        FmnistError, match=r"manifest.json: not a manifest of the four arrays \(KeyError"
+        FmnistError, match=r"manifest.json: not a manifest of the arrays \(KeyError"
     ):
         arrays_unlike_manifest(prepared)

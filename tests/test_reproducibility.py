@@ -3,6 +3,8 @@ and metrics files exactly."""
 
 import hashlib
 
+from fmnist.results import HISTORY_SERIES
+
 TRAINING_OUTPUTS = (
     "models/scratch.params",
     "models/gluon.params",
@@ -13,7 +15,7 @@ TRAINING_OUTPUTS = (
     *(
         f"dvclive/{model}/plots/metrics/{name}.tsv"
         for model in ("scratch", "gluon")
-        for name in ("loss", "train_accuracy", "test_accuracy")
+        for name in HISTORY_SERIES
     ),
 )
 

@@ -14,7 +14,7 @@ NARROW_TABLE = (
     "--drop",
     ".*",
     "--keep",
-    r"Experiment|train\.lr$|train\.momentum|.*test_accuracy.*|agreement",
+    r"Experiment|train\.lr$|train\.momentum|.*val_accuracy.*|agreement",
 )
 DOCS = PROJECT / "docs" / "dvc-tools.md"
 GRID = {"train.lr": ("0.05", "0.5"), "train.momentum": ("0", "0.9")}
@@ -48,7 +48,7 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(reproduced_project):
     for row in experiments:
         assert row["State"] == "Success" and row["agreement"]
         for model in ("scratch", "gluon"):
-            assert 0 < float(row[f"metrics/test_accuracy.json:{model}"]) <= 1
+            assert 0 < float(row[f"metrics/val_accuracy.json:{model}"]) <= 1
             assert float(row[f"metrics/log_loss.json:{model}"]) > 0
     # Different params, different results: each experiment ran its own training.
     assert len({row["metrics/log_loss.json:gluon"] for row in experiments}) == 4
@@ -67,6 +67,7 @@ def test_a_queued_grid_runs_and_exp_show_lists_it(reproduced_project):
         lines = table.splitlines()
         assert len(lines) >= 2 + 6 and max(map(len, lines)) <= 160, table
         assert "train.momentum" in table and "…" not in table, table
+        assert "val_accuracy" in table and "test_accuracy" not in table, table
 
 
 def test_docs_show_the_sweep_commands():
@@ -74,6 +75,6 @@ def test_docs_show_the_sweep_commands():
     for command in (
         "dvc exp run --queue -S",
         "dvc exp run --run-all -j 2",
-        f"dvc exp show --md --drop '.*' --keep '{NARROW_TABLE[3]}'",
+        f"dvc exp show --md --hide-failed --drop '.*' --keep '{NARROW_TABLE[3]}'",
     ):
         assert command in docs, command

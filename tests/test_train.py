@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import mxnet as mx
 import numpy as np
@@ -24,7 +25,7 @@ from fmnist.lesson.training import (
     train,
 )
 from fmnist.params import ScratchParams, TrainParams
-from fmnist.prepared import Dataset, write_manifest
+from fmnist.prepared import EXPECTED, Dataset, write_manifest
 from fmnist.training_stage import run_training
 from test_distributed import STAGE_FLAGS
 
@@ -45,11 +46,9 @@ def features(images):
 
 @pytest.fixture(scope="module")
 def data() -> Dataset:
-    (train_x, train_y), (test_x, test_y) = synthetic_split(500, 0), synthetic_split(200, 1)
     # 500 = 15 full batches of 32 and one of 20: the short last batch is trained too.
-    return Dataset(
-        features(train_x), train_y.astype(np.int32), features(test_x), test_y.astype(np.int32)
-    )
+    splits = (synthetic_split(500, 0), synthetic_split(200, 1), synthetic_split(100, 2))
+    return Dataset(*(a for x, y in splits for a in (features(x), y.astype(np.int32))))
 
 
 def run(name, data, **changes):
@@ -63,7 +62,8 @@ def test_both_models_learn_through_the_shared_loop(name, data):
     _, history = run(name, data)
     assert [s.epoch for s in history] == [1, 2]
     assert history[0].loss > history[1].loss
-    assert history[1].train_accuracy >= 0.8 and history[1].test_accuracy >= 0.85
+    assert history[1].train_accuracy >= 0.8 and history[1].val_accuracy >= 0.85
+    assert history[0].val_loss > history[1].val_loss
     for stats in history:
         assert stats.seconds > 0
         assert stats.samples_per_second == pytest.approx(500 / stats.seconds)
@@ -82,7 +82,9 @@ def test_scratch_and_gluon_follow_the_same_path(data, changes):
     for a, b in zip(scratch_history, gluon_history, strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-4)
         assert a.train_accuracy == pytest.approx(b.train_accuracy, abs=2 / 500)
-    assert abs(scratch_history[-1].test_accuracy - gluon_history[-1].test_accuracy) <= 0.002
+    for a, b in zip(scratch_history, gluon_history, strict=True):
+        assert a.val_loss == pytest.approx(b.val_loss, rel=1e-4)
+    assert abs(scratch_history[-1].val_accuracy - gluon_history[-1].val_accuracy) <= 0.002
     predicted = [m.predict_proba(data.test_x).argmax(axis=1) for m in (scratch, gluon)]
     assert np.mean(predicted[0] == predicted[1]) >= 0.999
     for ours, theirs in ((scratch.W.T, gluon.net.weight), (scratch.b, gluon.net.bias)):
@@ -90,10 +92,28 @@ def test_scratch_and_gluon_follow_the_same_path(data, changes):
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_training_reads_no_test_set(name, data):
+    """The loop is given the training and validation arrays only, and its validation
+    numbers are the model's own on that set: the test set is left to evaluate."""
+    without_test = types.SimpleNamespace(
+        train_x=data.train_x, train_y=data.train_y, val_x=data.val_x, val_y=data.val_y
+    )
+    params = dataclasses.replace(TRAIN, epochs=1)
+    model = MODELS[name](params)
+    (stats,) = train(model, without_test, params, on_epoch=lambda stats: None)
+    predicted = model.predict_proba(data.val_x)
+    assert stats.val_accuracy == pytest.approx(np.mean(predicted.argmax(axis=1) == data.val_y))
+    true_class = predicted[np.arange(len(data.val_y)), data.val_y]
+    assert stats.val_loss == pytest.approx(-np.mean(np.log(true_class)), rel=1e-4)
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_same_params_same_weights_and_metrics(name, data):
     (first, first_history), (second, second_history) = run(name, data), run(name, data)
-    metrics = [(s.loss, s.train_accuracy, s.test_accuracy) for s in first_history]
-    assert metrics == [(s.loss, s.train_accuracy, s.test_accuracy) for s in second_history]
+    metrics = [(s.loss, s.train_accuracy, s.val_loss, s.val_accuracy) for s in first_history]
+    assert metrics == [
+        (s.loss, s.train_accuracy, s.val_loss, s.val_accuracy) for s in second_history
+    ]
     x = data.test_x[:20]
     np.testing.assert_array_equal(
         first.forward(mx.nd.array(x)).asnumpy(), second.forward(mx.nd.array(x)).asnumpy()
@@ -119,7 +139,7 @@ def test_an_epoch_syncs_with_the_host_a_fixed_number_of_times(name, data, tmp_pa
         calls.get(name, {}).get("Count", 0)
         for name in ("MXNDArraySyncCopyToCPU", "MXNDArrayWaitToRead", "MXNDArrayWaitAll")
     )
-    assert syncs <= 3  # one after setup, one for training, one for the test accuracy
+    assert syncs <= 3  # one after setup, one for training, one for the validation loss and accuracy
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -168,8 +188,9 @@ def test_a_diverging_stage_fails_with_the_location_and_writes_no_model(small_pro
     project.commit("far too high a learning rate")
     result = project.dvc("repro", "--keep-going", "train_scratch", "train_gluon", check=False)
     assert result.returncode != 0
+    # 8 batches: 300 images, 60 held out for validation, batches of 32.
     for stage in ("train_scratch", "train_gluon"):
-        assert f"{stage}: error: training diverged at epoch 1, batch 2 of 10" in result.stderr, (
+        assert f"{stage}: error: training diverged at epoch 1, batch 2 of 8" in result.stderr, (
             result.stderr
         )
     assert "lower train.lr (now 1000) in params.yaml" in result.stderr
@@ -203,9 +224,9 @@ def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_
     against the whole set, with the same message."""
     prepared = tmp_path / "prepared"
     prepared.mkdir()
-    for name in ("train_x", "train_y", "test_x", "test_y"):
+    for name in EXPECTED:
         np.save(prepared / f"{name}.npy", getattr(data, name), allow_pickle=False)
-    write_manifest(prepared)  # as preprocess does: the launcher passes its digest on
+    write_manifest(prepared, {})  # as preprocess does: the launcher passes its digest on
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())  # for its fetch section
     params["train"] = {**dataclasses.asdict(TRAIN), "batch_size": 502}
     params["gluon"] = {

@@ -9,10 +9,10 @@ import re
 import pytest
 import yaml
 
+from fmnist.results import HEADLINE
 from test_pipeline import STAGES
 
 RETRAINED = ("train_scratch", "train_gluon", "export_onnx", "evaluate", "render")
-HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
 PER_CLASS = "metrics/per_class_accuracy.json"
 
 
@@ -61,7 +61,8 @@ def check_metrics_and_plots_show(project) -> None:
     for title in (
         "Training loss per epoch",
         "Train accuracy per epoch",
-        "Test accuracy per epoch",
+        "Validation loss per epoch",
+        "Validation accuracy per epoch",
         "Confusion matrix, scratch model",
         "Confusion matrix, gluon model",
     ):
@@ -88,7 +89,7 @@ def test_show_change_lr_rerun_and_diff(reproduced_project):
     assert (params["train.lr"]["old"], params["train.lr"]["new"]) == (baseline_lr, baseline_lr / 10)
 
     metrics = json.loads(project.dvc("metrics", "diff", "--json").stdout)
-    for name in ("test_accuracy", "log_loss", "train_loss"):
+    for name in ("val_accuracy", "val_log_loss", "test_accuracy", "log_loss", "train_loss"):
         changed = metrics[f"metrics/{name}.json"]
         assert set(changed) == {"scratch", "gluon"}, metrics
     # A tenth of the learning rate learns less in two epochs: the training loss rises.
@@ -111,7 +112,7 @@ def test_experiment_run_is_listed_with_its_params_and_metrics(small_project):
     for name in HEADLINE:
         for model in ("scratch", "gluon"):
             assert 0 <= float(row[f"metrics/{name}.json:{model}"]) < 10, (name, model, row)
-    assert float(row["metrics/test_accuracy.json:scratch"]) >= 0.85
+    assert float(row["metrics/val_accuracy.json:scratch"]) >= 0.85
 
 
 def test_params_that_cannot_change_a_result_rerun_nothing(reproduced_project, tmp_path):

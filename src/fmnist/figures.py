@@ -180,22 +180,33 @@ def confident_mistakes(
     return fig
 
 
+# Train and validation series in their own colours; the models in MODEL_STYLES.
+SET_COLORS = {"train": "tab:blue", "validation": "tab:orange"}
+
+
 def training_curves(histories: dict):
-    """Loss, train accuracy and test accuracy per epoch, both models on each chart."""
+    """Loss and accuracy per epoch, on the training batches and on the validation set, both
+    models on each chart. The test set has no curve: only evaluate reads it."""
     panels = (
-        ("loss", "Training loss", "mean cross-entropy"),
-        ("train_accuracy", "Train accuracy", "accuracy (batches as trained)"),
-        ("test_accuracy", "Test accuracy", "accuracy on the test set"),
+        ("Loss", "mean cross-entropy", {"train": "loss", "validation": "val_loss"}),
+        ("Accuracy", "accuracy", {"train": "train_accuracy", "validation": "val_accuracy"}),
     )
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
-    for ax, (key, title, ylabel) in zip(axes, panels, strict=True):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    for ax, (title, ylabel, keys) in zip(axes, panels, strict=True):
         for (model, series), style in zip(histories.items(), MODEL_STYLES, strict=True):
-            ax.plot(series["epoch"], series[key], label=model, markersize=5, **style)
+            for split, key in keys.items():
+                ax.plot(
+                    series["epoch"],
+                    series[key],
+                    label=f"{model}, {split}",
+                    color=SET_COLORS[split],
+                    markersize=5,
+                    **style,
+                )
         ax.set(title=title, xlabel="epoch", ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle("Training curves per epoch", fontsize=13)
     return fig
 
 

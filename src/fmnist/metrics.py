@@ -36,11 +36,11 @@ def log_loss(actual: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float
 
 
 def summarize(actual: np.ndarray, proba: np.ndarray) -> dict:
-    """One model's test metrics; per_class_accuracy is indexed by label."""
+    """One model's metrics on one set of images; per_class_accuracy is indexed by label."""
     predicted = proba.argmax(axis=1)
     cm = confusion_matrix(actual, predicted)
     return {
-        "test_accuracy": float(np.mean(predicted == actual)),
+        "accuracy": float(np.mean(predicted == actual)),
         "macro_f1": macro_f1(cm),
         "log_loss": log_loss(actual, proba),
         "per_class_accuracy": [float(a) for a in per_class_accuracy(cm)],

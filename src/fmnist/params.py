@@ -177,6 +177,15 @@ class FetchParams:
 
 @with_config(SECTION)
 @dataclass(frozen=True)
+class PreprocessParams:
+    # Held out of Zalando's 60,000 training images: every choice (epochs, lr, the tuned set)
+    # is made on it, and the test set is left to evaluate.
+    validation_size: integer("an integer >= 1 (and below the number of training images)", ge=1)
+    seed: integer("an integer in [0, 4294967295] (numpy's seed range)", ge=0, le=2**32 - 1)
+
+
+@with_config(SECTION)
+@dataclass(frozen=True)
 class TrainParams:
     batch_size: integer("an integer >= 1", ge=1)
     epochs: integer("an integer in [1, 1000000]", ge=1, le=1_000_000)
@@ -226,6 +235,7 @@ class GluonParams:
 @dataclass(frozen=True)
 class Params:
     fetch: FetchParams
+    preprocess: PreprocessParams
     train: TrainParams
     scratch: ScratchParams
     gluon: GluonParams

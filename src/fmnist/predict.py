@@ -8,9 +8,12 @@ inverted). Best results: one garment, centred, filling most of the picture.
 """
 
 import argparse
+import os
+from pathlib import Path
 
 import numpy as np
 
+from . import FmnistError
 from .guards.stage_runner import run_stage, shown
 from .lesson.fashion_mnist import CLASS_NAMES
 from .model_runtimes import MxnetExport, MxnetWeights, OnnxFile
@@ -23,14 +26,39 @@ SCRATCH_PARAMS = "models/scratch.params"
 TOP = 3
 
 
+def project_root(start: Path) -> Path | None:
+    """The repository's root, as DVC finds it: the nearest directory, from start up, that
+    holds a .dvc directory (and here dvc.yaml); None outside the project."""
+    for directory in (start, *start.parents):
+        if (directory / ".dvc").is_dir() and (directory / "dvc.yaml").is_file():
+            return directory
+    return None
+
+
+def default_file(relative: str, flag: str) -> str:
+    """A default model file, which lives under the project's root, as a path from the current
+    directory (models/gluon.onnx at the root, ../models/gluon.onnx one level down)."""
+    root = project_root(Path.cwd())
+    if root is None:
+        raise FmnistError(
+            f"no default {relative} outside the project (no dvc.yaml and .dvc/ here or "
+            f"above); run from inside the repository, or give the model file with {flag}"
+        )
+    return os.path.relpath(root / relative)
+
+
 def model_source(model="gluon", runtime="onnx", onnx=None, symbol=None, params=None):
     """The files to run: the model's ONNX file, or on MXNet the Gluon export or the scratch
-    weights. A file given overrides the default one."""
+    weights. A file given overrides the default one, which is found from any directory
+    inside the project."""
     if runtime == "onnx":
-        return OnnxFile(onnx or ONNX_FILE.format(model=model))
+        return OnnxFile(onnx or default_file(ONNX_FILE.format(model=model), "--onnx FILE"))
     if model == "scratch":
-        return MxnetWeights(params or SCRATCH_PARAMS)
-    return MxnetExport(symbol or DEFAULT_SYMBOL, params or DEFAULT_PARAMS)
+        return MxnetWeights(params or default_file(SCRATCH_PARAMS, "--params FILE"))
+    files = "--symbol FILE --params FILE"
+    return MxnetExport(
+        symbol or default_file(DEFAULT_SYMBOL, files), params or default_file(DEFAULT_PARAMS, files)
+    )
 
 
 def classify(paths, source=None) -> np.ndarray:
@@ -57,32 +85,40 @@ def flags_for_another_runtime(args) -> str | None:
     return next((flag for flag, value in given.items() if value and unused[flag]), None)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The description's paragraphs as written, and each flag's default."""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m fmnist.predict", description=__doc__, formatter_class=HelpFormatter
+        prog="python -m fmnist.predict",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the paragraphs as written
+        epilog="The default model files are the repository's own, found from any directory "
+        "inside it; from outside, give the file flags.",
     )
     parser.add_argument(
         "images", nargs="+", metavar="IMAGE", help="PNG or JPEG files, any size and colour"
     )
-    parser.add_argument("--model", choices=("gluon", "scratch"), default="gluon")
+    parser.add_argument(
+        "--model",
+        choices=("gluon", "scratch"),
+        default="gluon",
+        help="which trained model (default: %(default)s)",
+    )
     parser.add_argument(
         "--runtime",
         choices=("onnx", "mxnet"),
         default="onnx",
-        help="onnxruntime with the model's ONNX file, or MXNet with its own files",
+        help="onnxruntime with the model's ONNX file, or MXNet with its own files "
+        "(default: %(default)s)",
     )
     parser.add_argument("--onnx", metavar="FILE", help=f"another ONNX file (default: {ONNX_FILE})")
     parser.add_argument(
-        "--symbol", metavar="FILE", help=f"mxnet, gluon: another export's graph ({DEFAULT_SYMBOL})"
+        "--symbol",
+        metavar="FILE",
+        help=f"mxnet, gluon: another export's graph (default: {DEFAULT_SYMBOL})",
     )
     parser.add_argument(
         "--params",
         metavar="FILE",
-        help=f"mxnet: its weights ({DEFAULT_PARAMS}; scratch: {SCRATCH_PARAMS})",
+        help=f"mxnet: its weights (default: {DEFAULT_PARAMS}; scratch: {SCRATCH_PARAMS})",
     )
     args = parser.parse_args()
     mismatched = flags_for_another_runtime(args)

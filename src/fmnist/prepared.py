@@ -1,6 +1,9 @@
 """The prepared arrays: made from Zalando's IDX files (float32 images in [0, 1] of shape
 (N, 784), int32 labels), written with the manifest that identifies them, and loaded back
-(never with pickle), checked as preprocess writes them."""
+(never with pickle), checked as preprocess writes them.
+
+Three splits: train and val are Zalando's training images, split by a seeded draw (val is
+what every choice is made on); test is Zalando's test set, which only evaluate reads."""
 
 import hashlib
 import json
@@ -22,6 +25,8 @@ LABEL_RULE = (np.int32, 0, NUM_CLASSES - 1, f"labels must be 0-{NUM_CLASSES - 1}
 EXPECTED = {
     "train_x": FEATURE_RULE,
     "train_y": LABEL_RULE,
+    "val_x": FEATURE_RULE,
+    "val_y": LABEL_RULE,
     "test_x": FEATURE_RULE,
     "test_y": LABEL_RULE,
 }
@@ -34,6 +39,8 @@ MANIFEST = "manifest.json"
 class Dataset:
     train_x: np.ndarray  # float32 (N, 784) in [0, 1]
     train_y: np.ndarray  # int32 (N,) in 0-9
+    val_x: np.ndarray  # held out of Zalando's training images
+    val_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
 
@@ -68,7 +75,7 @@ def load_prepared(prepared_dir) -> Dataset:
         path = prepared_dir / f"{name}.npy"
         arrays[name] = load_array(path)
         check_values(path, arrays[name], *expected)
-    for split in ("train", "test"):
+    for split in ("train", "val", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 2 or x.shape[1] != NUM_FEATURES or len(x) != len(y):
             raise FmnistError(
@@ -83,13 +90,14 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(array_file, "sha256").hexdigest()
 
 
-def write_manifest(prepared_dir) -> None:
-    """manifest.json beside the arrays: each .npy file's sha256, as written. Preprocess
-    writes it with them, so that comparing prepared data (two hosts of a dist_sync job)
-    costs one small file, not 188 MB."""
+def write_manifest(prepared_dir, split: dict) -> None:
+    """manifest.json beside the arrays: each .npy file's sha256, as written, and how the
+    validation set was drawn (split). Preprocess writes it with them, so that comparing
+    prepared data (two hosts of a dist_sync job) costs one small file, not 188 MB."""
     prepared_dir = Path(prepared_dir)
     files = {f"{name}.npy": file_sha256(prepared_dir / f"{name}.npy") for name in EXPECTED}
-    (prepared_dir / MANIFEST).write_text(json.dumps({"sha256": files}, indent=2) + "\n")
+    manifest = {"sha256": files, "split": split}
+    (prepared_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def prepared_digest(prepared_dir) -> str:
@@ -118,7 +126,7 @@ def arrays_unlike_manifest(prepared_dir) -> list[str]:
             f"{path}: missing (preprocess writes it with the arrays); {RERUN}"
         ) from None
     except (ValueError, KeyError, TypeError) as exc:  # not JSON, or not the manifest's shape
-        raise FmnistError(f"{path}: not a manifest of the four arrays ({exc!r}); {RERUN}") from None
+        raise FmnistError(f"{path}: not a manifest of the arrays ({exc!r}); {RERUN}") from None
     return [
         name
         for name, digest in expected.items()
@@ -159,17 +167,45 @@ def to_features(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
-def prepare(raw_dir, prepared_dir) -> dict:
-    """Write {train,test}_{x,y}.npy and their manifest into prepared_dir at once; return the
-    split sizes."""
+def validation_rows(total: int, size: int, seed: int) -> np.ndarray:
+    """The rows of Zalando's training file held out for validation: `size` of `total`,
+    drawn with `seed`, in file order."""
+    if not 1 <= size < total:
+        raise FmnistError(
+            f"params: preprocess.validation_size must be below the {total} training images "
+            f"(some must be left to train on), got {size}; lower it in params.yaml"
+        )
+    return np.sort(np.random.RandomState(seed).permutation(total)[:size])
+
+
+def split_arrays(raw_dir, validation_size: int, seed: int) -> tuple[dict, dict]:
+    """{train,val,test}_{x,y} from the raw files, and how the validation set was drawn. val is
+    validation_size rows of Zalando's training file, train the rest (both in file order):
+    disjoint, and together the whole file."""
+    images, labels = load_split(raw_dir, SPLITS["train"])
+    held_out = validation_rows(len(labels), validation_size, seed)
+    kept = np.setdiff1d(np.arange(len(labels)), held_out)
+    rows = {"train": (images[kept], labels[kept]), "val": (images[held_out], labels[held_out])}
+    rows["test"] = load_split(raw_dir, SPLITS["test"])
     arrays = {}
-    for split, prefix in SPLITS.items():
-        images, labels = load_split(raw_dir, prefix)
-        arrays[f"{split}_x"] = to_features(images)
-        arrays[f"{split}_y"] = labels.astype(np.int32)
+    for split, (split_images, split_labels) in rows.items():
+        arrays[f"{split}_x"] = to_features(split_images)
+        arrays[f"{split}_y"] = split_labels.astype(np.int32)
+    split = {
+        "validation_size": validation_size,
+        "seed": seed,
+        "validation_rows": held_out.tolist(),  # rows of train-images-idx3-ubyte, from 0
+    }
+    return arrays, split
+
+
+def prepare(raw_dir, prepared_dir, validation_size: int, seed: int) -> dict:
+    """Write the split arrays and their manifest into prepared_dir at once; return the
+    split sizes."""
+    arrays, split = split_arrays(raw_dir, validation_size, seed)
     with atomic_path(prepared_dir) as staging:
         staging.mkdir()
         for name, array in arrays.items():
             np.save(staging / f"{name}.npy", array, allow_pickle=False)
-        write_manifest(staging)
-    return {split: len(arrays[f"{split}_y"]) for split in SPLITS}
+        write_manifest(staging, split)
+    return {name: len(arrays[f"{name}_y"]) for name in ("train", "val", "test")}

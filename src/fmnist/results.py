@@ -1,7 +1,7 @@
-"""The files of results: what evaluate writes (one file per metric, the predicted classes,
-the test-set probabilities) and what evaluate and render read back (those probabilities and
-the training histories, DVCLive directories written by fmnist.training_stage). Nothing here
-loads a model, so render does not depend on MXNet.
+"""The files of results: what evaluate writes (one file per metric on the validation and
+the test set, the predicted classes, the test-set probabilities) and what evaluate and render
+read back (those probabilities and the training histories, DVCLive directories written by
+fmnist.training_stage). Nothing here loads a model, so render does not depend on MXNet.
 
 Metrics are written one file per metric, each holding {"scratch": value, "gluon": value}.
 `dvc metrics show` prints one row per file and one column per key, so this layout gives a
@@ -24,12 +24,15 @@ from .lesson.fashion_mnist import CLASS_NAMES, NUM_CLASSES
 from .metrics import agreement, confusion_matrix, summarize
 
 MODELS = ("scratch", "gluon")
+# What fmnist.training_stage logs per epoch: training loss and accuracy, then the same on the
+# validation set. The test set has no series: only evaluate reads it, once.
+HISTORY_SERIES = ("loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
 def read_history(live_dir) -> dict:
     """The per-epoch series DVCLive wrote, as {"epoch": [...], "loss": [...], ...}."""
     series = {}
-    for name in ("loss", "train_accuracy", "test_accuracy"):
+    for name in HISTORY_SERIES:
         path = f"{live_dir}/plots/metrics/{name}.tsv"
         with open(path) as f:
             rows = [line.split("\t") for line in f.read().splitlines()[1:]]
@@ -86,8 +89,11 @@ def confusion_matrices(actual: np.ndarray, probas: dict) -> dict:
     return {name: confusion_matrix(actual, proba.argmax(axis=1)) for name, proba in probas.items()}
 
 
-# In the order `dvc metrics show` should list them (dvc.yaml names the files in this order).
-HEADLINE = ("test_accuracy", "macro_f1", "log_loss", "train_accuracy", "train_loss")
+# In the order `dvc metrics show` should list them (dvc.yaml names the files in this order):
+# the validation set's, which choices are made on, then the test set's.
+VALIDATION = ("val_accuracy", "val_log_loss")
+TEST = ("test_accuracy", "macro_f1", "log_loss")
+HEADLINE = (*VALIDATION, *TEST, "train_accuracy", "train_loss")
 
 
 def class_key(label: int) -> str:
@@ -96,12 +102,24 @@ def class_key(label: int) -> str:
     return f"{label}_" + CLASS_NAMES[label].replace("/", "-").replace(" ", "_")
 
 
-def metric_files(actual: np.ndarray, probas: dict, histories: dict) -> dict:
+def metric_files(actual: np.ndarray, probas: dict, histories: dict, validation: tuple) -> dict:
     """{file name under the metrics directory: its content}: {model: value} per headline
     metric, {class: {model: value}} in per_class_accuracy.json, and agreement.json.
 
+    actual and probas are the test set's; validation is (its labels, {model: probabilities}).
     train_accuracy and train_loss are the last epoch's, from the training history."""
-    per_model = {name: summarize(actual, proba) for name, proba in probas.items()}
+    per_model = {}
+    val_actual, val_probas = validation
+    for name, proba in probas.items():
+        test, val = summarize(actual, proba), summarize(val_actual, val_probas[name])
+        per_model[name] = {
+            "val_accuracy": val["accuracy"],
+            "val_log_loss": val["log_loss"],
+            "test_accuracy": test["accuracy"],
+            "macro_f1": test["macro_f1"],
+            "log_loss": test["log_loss"],
+            "per_class_accuracy": test["per_class_accuracy"],
+        }
     for name, history in histories.items():
         per_model[name]["train_accuracy"] = history["train_accuracy"][-1]
         per_model[name]["train_loss"] = history["loss"][-1]

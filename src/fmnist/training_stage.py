@@ -85,6 +85,7 @@ def write_history(history, live_dir) -> None:
         live.step = stats.epoch
         live.log_metric("loss", stats.loss)
         live.log_metric("train_accuracy", stats.train_accuracy)
-        live.log_metric("test_accuracy", stats.test_accuracy)
+        live.log_metric("val_loss", stats.val_loss)
+        live.log_metric("val_accuracy", stats.val_accuracy)
         live.next_step()
     live.end()

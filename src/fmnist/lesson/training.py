@@ -22,8 +22,8 @@ class TrainingData(Protocol):
 
     train_x: np.ndarray  # float32 (N, 784) in [0, 1]
     train_y: np.ndarray  # integer labels (N,) in 0-9
-    test_x: np.ndarray
-    test_y: np.ndarray
+    val_x: np.ndarray  # held out of the training images; the test set is not read here
+    val_y: np.ndarray
 
 
 class TrainingSettings(Protocol):
@@ -69,16 +69,18 @@ class EpochStats:
     epoch: int  # 1-based
     loss: float  # mean training cross-entropy over the epoch
     train_accuracy: float  # on the batches as they were trained
-    test_accuracy: float
-    seconds: float  # training wall time of the epoch, without the test pass
+    val_loss: float  # mean cross-entropy on the validation set, after the epoch
+    val_accuracy: float
+    seconds: float  # training wall time of the epoch, without the validation pass
     samples_per_second: float
 
     def line(self) -> str:
-        """The tutorial's per-epoch line, plus timing."""
+        """The tutorial's per-epoch line (its test accuracy is the validation set's here),
+        plus the validation loss and timing."""
         return (
             f"Epoch {self.epoch}. Loss: {self.loss:.6f}, Train acc {self.train_accuracy:.6f}, "
-            f"Test acc {self.test_accuracy:.6f} ({self.seconds:.3f} s, "
-            f"{self.samples_per_second:,.0f} samples/s)"
+            f"Val loss {self.val_loss:.6f}, Val acc {self.val_accuracy:.6f} "
+            f"({self.seconds:.3f} s, {self.samples_per_second:,.0f} samples/s)"
         )
 
 
@@ -120,8 +122,11 @@ def check_divergence(batch_losses: np.ndarray, first_loss: float, epoch: int) ->
         raise DivergenceError(epoch, batch, len(batch_losses), batch_losses[batch - 1], first_loss)
 
 
-def accuracy_of(model, x, y) -> float:
-    return float((model.forward(x).argmax(axis=1) == y).mean().asscalar())
+def loss_and_accuracy(model, x, y) -> tuple[float, float]:
+    """Mean loss and accuracy over (x, y) in one pass and one host sync; no update."""
+    loss, correct = model.loss_and_correct(x, y)
+    means = nd.concat(loss.mean(), correct.mean(), dim=0).asnumpy()
+    return float(means[0]), float(means[1])
 
 
 def run_epoch(model, batches, lr_of_batch) -> tuple[list, list]:
@@ -146,8 +151,8 @@ def shared_ndarray(array: np.ndarray) -> nd.NDArray:
 def train(model, data: TrainingData, params: TrainingSettings, on_epoch=print) -> list[EpochStats]:
     check_batch_size(params.batch_size, len(data.train_y))
     rng = np.random.RandomState(params.seed)
-    train_x, train_y, test_x, test_y = (
-        shared_ndarray(a) for a in (data.train_x, data.train_y, data.test_x, data.test_y)
+    train_x, train_y, val_x, val_y = (
+        shared_ndarray(a) for a in (data.train_x, data.train_y, data.val_x, data.val_y)
     )
     n = len(data.train_y)
     bounds = batch_bounds(n, params.batch_size)
@@ -181,7 +186,7 @@ def train(model, data: TrainingData, params: TrainingSettings, on_epoch=print) -
             epoch,
             float(outcome[:n].astype(np.float64).mean()),
             float(outcome[n:].mean()),
-            accuracy_of(model, test_x, test_y),
+            *loss_and_accuracy(model, val_x, val_y),
             seconds,
             n / seconds,
         )

@@ -1,0 +1,202 @@
+"""The command outputs and numbers that README.md and docs/*.md show, made by running the
+commands. The docs call these functions from cog blocks (cogapp): each block is an HTML
+comment holding the call, followed by what it wrote, up to `<!-- [[[end]]] -->`:
+
+    <!-- cog[[ shell("dvc metrics show") ]]cog -->
+    ```
+    $ dvc metrics show
+    ...
+    ```
+    <!-- cog[[end]] -->
+
+(cog's own markers, `[[[cog` and `]]]`, occur in messages the docs quote.) `make docs`, which
+runs `python tests/docs_outputs.py -r`, rewrites every block; tests/test_docs.py runs it with
+`--check`, which fails when a doc holds anything else. The commands run in a copy of this
+project on the real data, made on first use in a temporary directory with the defaults run
+committed on a branch `main`, and in a clone of it after the README's tuned experiment. What
+would vary from run to run is fixed (Python's hash seed), or written as a placeholder (an
+experiment's commit id, `xxxxxxx`).
+"""
+
+import atexit
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from conftest import REAL_DATA, Project, copy_project
+from fmnist.figures import run_caption
+from fmnist.params import load_params
+from params_faults import PARAMS_FAULTS
+
+# The experiment the README and docs/comparing-runs.md show, as the README writes it.
+TUNED = "train.epochs=30 train.lr_schedule=cosine train.lr=0.05 train.momentum=0.9"
+# DVC lists `dvc metrics diff` files in set order, which Python's hash seed decides.
+FIXED = {"PYTHONHASHSEED": "0", "COLUMNS": "200"}
+# An experiment's commit id in `dvc exp show` (DVC's git backends date the commit now, and
+# take no fixed date): the one text in an output that differs on every run.
+EXPERIMENT_ID = re.compile(r"(?<=── )[0-9a-f]{7}(?= \[)")
+
+EXP_SHOW = (
+    "dvc exp show --only-changed --drop '(?!Experiment|train|scratch|gluon)' "
+    "--keep '.*val_accuracy'"
+)
+# docs/comparing-runs.md, "How wide": each command as the table names it, and as it is run.
+WIDTHS = {
+    "dvc metrics show": "dvc metrics show",
+    "dvc params diff": "dvc params diff",
+    "dvc metrics diff": "dvc metrics diff",
+    "dvc metrics diff --targets metrics/per_class_accuracy.json --no-path": (
+        "dvc metrics diff --targets metrics/per_class_accuracy.json --no-path"
+    ),
+    "dvc exp show --only-changed --drop ... --keep ...": EXP_SHOW,
+    "dvc exp diff HEAD tuned": "dvc exp diff HEAD tuned",
+    "dvc exp show --md": "dvc exp show --md",
+    "dvc exp show --md --only-changed": "dvc exp show --md --only-changed",
+}
+
+
+@cache
+def project():
+    """The real-data project with its defaults run committed (slow: a whole `dvc repro`)."""
+    directory = Path(tempfile.mkdtemp(prefix="fmnist-docs-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    copy = copy_project(directory / "fmnist")
+    copy.env.update(FIXED)
+    copy.git("checkout", "-q", "-b", "main")
+    copy.set_params(fetch={"mirrors": [str(REAL_DATA)]})  # never the network
+    copy.commit("the project, on the real data")
+    copy.dvc("repro")
+    copy.commit("defaults run")
+    return copy
+
+
+@cache
+def tuned():
+    """A clone of the project (sharing its DVC cache) after the README's tuned experiment,
+    run in the clone's workspace as the docs show it."""
+    defaults = project()
+    root = defaults.root.parent / "tuned"
+    defaults.git("clone", "-q", str(defaults.root), str(root))
+    clone = Project(root)
+    clone.env.update(FIXED)
+    clone.dvc("cache", "dir", "--local", str(defaults.root / ".dvc" / "cache"))
+    clone.dvc("checkout")
+    overrides = [arg for setting in TUNED.split() for arg in ("-S", setting)]
+    clone.dvc("exp", "run", "-n", "tuned", *overrides)
+    return clone
+
+
+def output(command: str, at=None, where=".") -> str:
+    """What `command` prints (stdout, then stderr), run from `where` in the project."""
+    copy = at or project()
+    result = subprocess.run(
+        ["bash", "-c", command],
+        cwd=copy.root / where,
+        env=copy.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return EXPERIMENT_ID.sub("xxxxxxx", result.stdout + result.stderr).rstrip("\n")
+
+
+def shell(*commands: str, after_tuned=False, where=".") -> None:
+    """A code block of `$ command` lines, each followed by its output."""
+    import cog  # cogapp provides it while it runs the blocks
+
+    at = tuned() if after_tuned else project()
+    lines = [f"$ {command}\n{output(command, at, where)}" for command in commands]
+    cog.outl("```\n" + "\n\n".join(lines) + "\n```")
+
+
+def widest(command: str, after_tuned=True) -> int:
+    """The longest line `command` prints, in characters (as `wc -L` counts them)."""
+    return max(map(len, output(command, tuned() if after_tuned else project()).splitlines()))
+
+
+def metric(name: str, model="scratch", after_tuned=False) -> float:
+    """A metric file's value, as evaluate wrote it."""
+    root = (tuned() if after_tuned else project()).root
+    values = json.loads((root / "metrics" / f"{name}.json").read_text())
+    return values[model] if model in values else values[name]
+
+
+def pictures(where: str) -> None:
+    """Test images 0-2 as PNGs, image 0 as a photo (a dark boot on white, 280x280, RGB JPEG)
+    and a text file, in a directory `where` inside the project."""
+    root = project().root
+    directory = root / where
+    directory.mkdir(exist_ok=True)
+    test_x = np.load(root / "data/prepared/test_x.npy", allow_pickle=False)
+    images = (test_x[:3] * 255).round().astype(np.uint8).reshape(3, 28, 28)
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(directory / f"test{index}.png")
+    photo = Image.fromarray(255 - images[0]).resize((280, 280), Image.Resampling.NEAREST)
+    photo.convert("RGB").save(directory / "boot-photo.jpg", quality=95)
+    (directory / "notes.txt").write_text("not a picture\n")
+
+
+RESULT_ROWS = {  # README, "Results": the row's name, the metric file, its format
+    "validation accuracy": ("val_accuracy", "{:.4f}"),
+    "test accuracy": ("test_accuracy", "{:.4f}"),
+    "macro F1 (test)": ("macro_f1", "{:.4f}"),
+    "log-loss (test)": ("log_loss", "{:.4f}"),
+    "agreement": ("agreement", "{}"),
+}
+
+
+def params_caption(at) -> str:
+    """The run's params as the pictures' captions say them."""
+    params = load_params(at.root / "params.yaml")
+    return run_caption(params.train, params.gluon).removeprefix("Run: ")
+
+
+def results_table() -> None:
+    """The README's table: the defaults run and the tuned experiment, both models alike
+    (the scratch model's numbers; `agreement` says how alike)."""
+    import cog
+
+    cog.outl("| | defaults (`params.yaml`) | tuned |")
+    cog.outl("|---|---|---|")
+    captions = [params_caption(at) for at in (project(), tuned())]
+    cog.outl(f"| params | {captions[0]} | {captions[1]} |")
+    defaults = {name: metric(name) for name, _ in RESULT_ROWS.values()}
+    for row, (name, shown) in RESULT_ROWS.items():
+        tuned_value = shown.format(metric(name, after_tuned=True))
+        if name == "test_accuracy":
+            tuned_value = f"**{tuned_value}**"
+        cog.outl(f"| {row} | {shown.format(defaults[name])} | {tuned_value} |")
+
+
+def params_faults_table() -> None:
+    """docs/failure-modes.md, "Bad values in params.yaml": tests/params_faults.py's rows."""
+    import cog
+
+    cog.outl("| What went wrong | In params.yaml | What you see | What happens |")
+    cog.outl("|---|---|---|---|")
+    for what, _, line, message, happens in PARAMS_FAULTS:
+        cog.outl(f"| {what} | `{line}` | `<stage>: error: {message}` | {happens} |")
+
+
+MARKERS = "cog[[ ]]cog cog[[end]]"
+DOCS = ["README.md", *sorted(str(path) for path in Path("docs").glob("*.md"))]
+
+
+def main(argv: list[str]) -> int:
+    """cog over README.md and docs/*.md, from the project's root: -r rewrites, --check checks."""
+    from cogapp import Cog
+
+    options = ["-I", "tests", "-p", "from docs_outputs import *", "--markers", MARKERS]
+    return Cog().main(["cog", *argv, *options, *DOCS])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
