@@ -23,7 +23,8 @@ from fmnist.plots_page import page_html
 CHARTS = (
     "Training_loss_per_epoch",
     "Train_accuracy_per_epoch",
-    "Test_accuracy_per_epoch",
+    "Validation_loss_per_epoch",
+    "Validation_accuracy_per_epoch",
     "Confusion_matrix__scratch_model",
     "Confusion_matrix__gluon_model",
 )

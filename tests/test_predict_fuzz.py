@@ -154,8 +154,9 @@ def test_a_mutated_picture_is_read_or_refused_in_one_line(fuzz_dir, mutant):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A directory where predict finds a model at its default path (models/gluon.onnx): small
-    random weights, no training; what is under test is that reading ends well, not the class."""
+    """A directory with a model at models/gluon.onnx (outside a project, predict is given it
+    with --onnx): small random weights, no training; what is under test is that reading ends
+    well, not the class."""
     directory = tmp_path_factory.mktemp("predict")
     weights = np.random.default_rng(0).normal(0, 0.01, (NUM_CLASSES, NUM_FEATURES))
     onnx_file = directory / "models" / "gluon.onnx"
@@ -190,7 +191,7 @@ def test_mutated_pictures_through_the_real_command(fuzz_dir, model_dir):
     seed.write_bytes(SEEDS["rgba.png"])
     for path in [str(seed), *handful_of_mutants(fuzz_dir, readable=3, unreadable=3)]:
         result = subprocess.run(
-            [sys.executable, "-m", "fmnist.predict", path],
+            [sys.executable, "-m", "fmnist.predict", "--onnx", "models/gluon.onnx", path],
             cwd=model_dir,
             capture_output=True,
             text=True,
