@@ -39,9 +39,9 @@ run: $(STAMP) data-source $(PLOTS_PAGE) ## set up, the pipeline on the real data
 test: $(STAMP) data-source test-packages $(PLOTS_PAGE) lint ## set up, `make lint`, then every test
 	python -m pytest $(PYTEST_PARALLEL)
 
-# Test modules run in parallel, one per core (a module's tests stay on one worker: they share
-# its fixtures, e.g. the ssh test hosts).
-PYTEST_PARALLEL ?= -n auto --dist loadscope
+# Tests run in parallel, one worker per core; an idle worker takes queued tests from a busy
+# one (a few tests take minutes, most a second).
+PYTEST_PARALLEL ?= -n auto --dist worksteal
 
 # CI's check that Python 3.12 computes the committed bytes too: the end-to-end tests again, in
 # .venv-3.12, made from the same uv.lock.

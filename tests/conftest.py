@@ -258,6 +258,8 @@ def mounts():
 
 # Every test over SLOW_S says why in one line: @pytest.mark.expensive("why"). The summary at
 # the end lists them with their reasons (and any slow test without one), after --durations.
+# The reason travels in the report's user_properties: under xdist only the reports reach the
+# process that prints the summary.
 SLOW_S = 20.0
 slow_tests: list[tuple[float, str, str | None]] = []
 
@@ -265,10 +267,15 @@ slow_tests: list[tuple[float, str, str | None]] = []
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    report = outcome.get_result()
+    marker = item.get_closest_marker("expensive")
+    if marker:
+        outcome.get_result().user_properties.append(("expensive", marker.args[0]))
+
+
+def pytest_runtest_logreport(report):
     if report.when == "call" and report.duration > SLOW_S:
-        marker = item.get_closest_marker("expensive")
-        slow_tests.append((report.duration, item.nodeid, marker.args[0] if marker else None))
+        why = dict(report.user_properties).get("expensive")
+        slow_tests.append((report.duration, report.nodeid, why))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -361,6 +361,7 @@ def test_a_worker_that_finishes_early_stops_the_job_and_says_so(tmp_path, prepar
     assert time.monotonic() - started < 40, "the job should not wait for its time limit"
 
 
+@pytest.mark.expensive("a whole dvc repro with a real dist_sync job: scheduler, server, 2 workers")
 def test_repro_with_two_workers_reports_their_accuracy(small_project):
     project = small_project
     project.set_params(gluon={"kvstore": "dist_sync", "workers": 2})

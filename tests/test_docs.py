@@ -202,10 +202,10 @@ def stop_queue_workers(project) -> None:
         time.sleep(1)
 
 
-def test_every_command_shown_runs_and_every_path_named_exists(small_project):
+@pytest.mark.expensive("every command README.md and docs/*.md show, run in one project")
+def test_every_command_shown_runs_and_every_path_named_exists(reproduced_project):
     """All docs in one project, README first, as a reader would go from it to the docs."""
-    project = small_project
-    project.dvc("repro")
+    project = reproduced_project
     project.commit("a run on the small dataset")
     present, failures, ran = tree(project.root), [], set()
     try:
@@ -304,6 +304,7 @@ def test_an_unclosed_fence_and_a_fence_closed_with_text_are_found():
     assert unclosed_fences("```\n") == [1]
 
 
+@pytest.mark.expensive("cog reruns every command whose output a doc shows, on the real data")
 def test_every_output_the_docs_show_is_what_the_command_prints():
     """cog reruns every block (in a copy of the project on the real data: minutes) and
     compares; its message names the file that differs. Fix: `make docs`."""

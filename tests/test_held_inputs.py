@@ -109,6 +109,7 @@ def recorded_epochs(project) -> int:
     return lock["stages"]["train_scratch"]["params"]["params.yaml"]["train.epochs"]
 
 
+@pytest.mark.expensive("a pipeline run, then two real 150-epoch trainings edited midway")
 def test_a_param_or_source_edited_during_dvc_repro_fails_the_stage_and_records_nothing(
     small_project,
 ):

@@ -8,6 +8,7 @@ import subprocess
 import threading
 
 import psutil
+import pytest
 
 from conftest import VENV_BIN
 from fmnist.guards.atomic import TEMP_GLOB
@@ -72,6 +73,7 @@ def stop_during_training(project, stop, stderr_path) -> str:
     return stderr_path.read_text()
 
 
+@pytest.mark.expensive("a real training stopped by a signal under dvc repro, then the full rerun")
 def test_stopping_training_leaves_nothing_and_the_next_repro_reruns(small_project, tmp_path):
     project, root = small_project, small_project.root
     project.dvc("repro", "train_scratch")
