@@ -99,6 +99,7 @@ def test_show_change_lr_rerun_and_diff(reproduced_project):
     assert "metrics/train_loss.json" in table and "scratch" in table
 
 
+@pytest.mark.expensive("a pipeline run, then a real `dvc exp run` of it")
 def test_experiment_run_is_listed_with_its_params_and_metrics(small_project):
     project = small_project
     output = project.dvc("exp", "run", "-n", "lr-0.3", "-S", "train.lr=0.3").stdout
