@@ -8,12 +8,11 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from fmnist.guards.atomic import TEMP_GLOB
 from fmnist.guards.stage_runner import STOP_GRACE_S
+from test_model_fuzz import endless_loop
 
 STARTUP_S = 30  # importing onnxruntime and starting the endless run, on a busy machine
 # The line is printed after STOP_GRACE_S; the rest is the process ending and a busy machine.
@@ -33,45 +32,10 @@ def main():
     with staged_outputs() as stage:
         stage(sys.argv[2]).write_text("half")
         print("running", flush=True)
-        session.run(None, {"x": np.zeros(1, np.float32)})
+        session.run(None, {"pixels": np.zeros((1, 784), np.float32)})
 
 run_stage("endless", main)
 """
-
-
-def endless_model() -> bytes:
-    """x + the number of Loop iterations, 10**15 of them (31 days at 3 ns each)."""
-    one = numpy_helper.from_array(np.ones(1, np.float32), "one")
-    body = helper.make_graph(
-        [
-            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
-        ],
-        "count",
-        [
-            helper.make_tensor_value_info("i", TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [1]),
-        ],
-        [
-            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [1]),
-        ],
-        initializer=[one],
-    )
-    constants = [
-        numpy_helper.from_array(np.array(10**15, np.int64), "trips"),
-        numpy_helper.from_array(np.array(True), "go_on"),
-    ]
-    graph = helper.make_graph(
-        [helper.make_node("Loop", ["trips", "go_on", "x"], ["y"], body=body)],
-        "endless",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-        initializer=constants,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
-    return model.SerializeToString()
 
 
 @pytest.mark.parametrize(
@@ -79,7 +43,7 @@ def endless_model() -> bytes:
 )
 def test_a_stop_signal_ends_a_native_call_that_never_returns(tmp_path, sig):
     model = tmp_path / "endless.onnx"
-    model.write_bytes(endless_model())
+    model.write_bytes(endless_loop())  # the project's graph, a 10**15-step Loop inside
     output = tmp_path / "out" / "result.txt"
     stage = subprocess.Popen(
         [sys.executable, "-c", STAGE, str(model), str(output)],
