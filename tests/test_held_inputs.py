@@ -2,6 +2,7 @@
 and params after the command exits, so a param or a source file edited mid-run must fail the
 stage, leave no output and leave dvc.lock as it was."""
 
+import os
 import subprocess
 import time
 
@@ -139,3 +140,11 @@ def test_a_param_or_source_edited_during_dvc_repro_fails_the_stage_and_records_n
         assert "train_scratch" in project.dvc("status", "train_scratch").stdout
         project.git("checkout", "--", ".")  # back to the committed 150 epochs and source
     assert recorded_epochs(project) == TEST_PARAMS["train"]["epochs"]
+
+
+def test_a_params_file_that_is_a_fifo_is_not_opened_for_a_blocking_read(workdir):
+    """fmnist.params refuses it with its own line; holding the inputs must not block first."""
+    (workdir / "params.yaml").unlink()
+    os.mkfifo(workdir / "params.yaml")
+    paths, params = stage_inputs("train")
+    assert params[("params.yaml", "train.lr")] is held_inputs.UNREADABLE

@@ -14,6 +14,7 @@ records nothing.
 """
 
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -33,11 +34,19 @@ class Said(str):
 UNREADABLE, MISSING = Said("unreadable"), Said("missing")
 
 
+# Larger, or not a regular file (a FIFO would block the open, /dev/zero grow without end):
+# not a file of settings, and not read here; fmnist.params refuses it with its own line.
+MAX_YAML_BYTES = 1 << 20
+
+
 def read_yaml(path) -> object:
     from ruamel.yaml import YAML  # here: predict imports fmnist and never reads YAML
 
-    with open(path, encoding="utf-8") as f:
-        return YAML(typ="safe").load(f)
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_YAML_BYTES:
+            raise OSError(f"{path} is not a file of settings")
+        return YAML(typ="safe").load(f.read(MAX_YAML_BYTES + 1).decode("utf-8"))
 
 
 def stage_inputs(stage: str, dvc_yaml="dvc.yaml") -> tuple[list[str], dict[tuple, object]]:
@@ -58,7 +67,7 @@ def stage_inputs(stage: str, dvc_yaml="dvc.yaml") -> tuple[list[str], dict[tuple
 
 def param_values(params) -> dict[tuple, object]:
     documents = {}
-    for file, _ in params:
+    for file in {file for file, _ in params}:
         try:
             documents[file] = read_yaml(file)
         except Exception:  # missing, unreadable, not YAML: no value a stage could have used
@@ -67,9 +76,9 @@ def param_values(params) -> dict[tuple, object]:
 
 
 def lookup(document, key: str | None) -> object:
-    value = document
     if document is UNREADABLE:
         return UNREADABLE
+    value = document
     for part in key.split(".") if key else []:
         if not isinstance(value, dict) or part not in value:
             return MISSING
