@@ -45,10 +45,13 @@ class Tree:
         self.repro_s: list[float] = []
         self.stage_s: dict[str, list[float]] = {}
 
-    def run(self, argv, **kwargs) -> float:
+    def run(self, argv) -> tuple[float, str]:
+        """Seconds argv took, and what it printed."""
         started = time.perf_counter()
-        subprocess.run(argv, cwd=self.root, env=self.env, check=True, capture_output=True, **kwargs)
-        return time.perf_counter() - started
+        done = subprocess.run(
+            argv, cwd=self.root, env=self.env, check=True, capture_output=True, text=True
+        )
+        return time.perf_counter() - started, done.stdout
 
     def set_lr(self, lr: float) -> None:
         path = self.root / "params.yaml"
@@ -60,19 +63,11 @@ class Tree:
 
     def round(self, lr: float) -> None:
         self.set_lr(lr)
-        started = time.perf_counter()
-        repro = subprocess.run(
-            [Path(sys.executable).parent / "dvc", "repro"],
-            cwd=self.root,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        self.repro_s.append(time.perf_counter() - started)
+        seconds, said = self.run([Path(sys.executable).parent / "dvc", "repro"])
+        self.repro_s.append(seconds)
         commands = yaml.safe_load((self.root / "dvc.yaml").read_text())["stages"]
-        for stage in RAN.findall(repro.stdout):  # each alone, on the outputs just written
-            seconds = self.run(shlex.split(commands[stage]["cmd"]))
+        for stage in RAN.findall(said):  # each alone, on the outputs just written
+            seconds, _ = self.run(shlex.split(commands[stage]["cmd"]))
             self.stage_s.setdefault(stage, []).append(seconds)
 
 
