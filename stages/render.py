@@ -32,7 +32,7 @@ def main() -> None:
     remove_stale_temporaries(args.out_dir)
     params = load_params()
     caption = figures.run_caption(params.train, params.gluon)
-    data = load_prepared(args.prepared_dir)
+    data = load_prepared(args.prepared_dir, ("train", "test"))
     probas = load_probabilities(args.probabilities_dir, len(data.test_y))
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
     first_predicted = {name: proba[FIRST_TEST].argmax(axis=1) for name, proba in probas.items()}

@@ -52,10 +52,10 @@ def main() -> None:
             "(one process); set gluon.kvstore: dist_sync, or gluon.workers: 1"
         )
     from fmnist.lesson.gluon import GluonSoftmax
-    from fmnist.prepared import load_prepared
+    from fmnist.prepared import TRAINING_SPLITS, load_prepared
     from fmnist.training_stage import TrainingOutputs, run_training
 
-    data = load_prepared(args.prepared_dir)
+    data = load_prepared(args.prepared_dir, TRAINING_SPLITS)
     model = GluonSoftmax.create(params.gluon, params.train)
     outputs = TrainingOutputs(args.model, args.live_dir, args.export_prefix)
     run_training(model, params.train, data, outputs)

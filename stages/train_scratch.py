@@ -4,7 +4,7 @@ from fmnist.guards.atomic import remove_stale_temporaries
 from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.lesson.scratch import ScratchSoftmax
 from fmnist.params import load_params
-from fmnist.prepared import load_prepared
+from fmnist.prepared import TRAINING_SPLITS, load_prepared
 from fmnist.training_stage import TrainingOutputs, run_training
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     remove_stale_temporaries(args.model, args.live_dir)
     params = load_params()
-    data = load_prepared(args.prepared_dir)
+    data = load_prepared(args.prepared_dir, TRAINING_SPLITS)
     model = ScratchSoftmax.create(params.scratch, params.train)
     run_training(model, params.train, data, TrainingOutputs(args.model, args.live_dir))
 

@@ -16,7 +16,13 @@ from mxnet import nd
 
 from ..lesson.gluon import GluonSoftmax
 from ..params import Params
-from ..prepared import Dataset, arrays_unlike_manifest, load_prepared, prepared_digest
+from ..prepared import (
+    TRAINING_SPLITS,
+    Dataset,
+    arrays_unlike_manifest,
+    load_prepared,
+    prepared_digest,
+)
 from ..training_stage import TrainingOutputs, check_batch_fits, run_training
 from . import DistributedError, per_worker_batch_size
 
@@ -133,7 +139,7 @@ def run_worker(
     train_params = dataclasses.replace(
         params.train, batch_size=per_worker_batch_size(params.train.batch_size, workers)
     )
-    data = load_prepared(prepared_dir)
+    data = load_prepared(prepared_dir, TRAINING_SPLITS)
     # The global batch against the whole set: training would only see this worker's parts.
     check_batch_fits(params.train, len(data.train_y))
     data = shard(data, index, workers)
