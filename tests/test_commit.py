@@ -14,9 +14,9 @@ import yaml
 
 from conftest import small_project_at
 from fmnist.guards.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
-from fmnist.saved_models import export_paths
+from fmnist.mxnet_files import export_paths
 
-OUTPUTS = ("models/scratch.params", "dvclive/scratch")
+OUTPUTS = ("models/scratch.params", "models/scratch.onnx", "dvclive/scratch")
 PAUSE_S = 1.0  # between the two renames: the window the signal is sent in
 
 
@@ -107,7 +107,8 @@ def test_a_signal_during_the_commit_waits_for_its_end(old_and_new):
         assert snapshot(project.root) == new, f"{signum.name}: old and new outputs mixed"
         assert err.splitlines()[-1] == (
             f"train_scratch: stopped by {signum.name} after it had written "
-            "models/scratch.params, dvclive/scratch (whole files), but DVC records no run of "
+            "models/scratch.params, models/scratch.onnx, dvclive/scratch (whole files), but DVC "
+            "records no run of "
             "a stopped stage. Run `dvc repro` to run the stage again."
         )
         assert not list(project.root.rglob(TEMP_GLOB))
@@ -121,6 +122,7 @@ def test_the_temporaries_of_a_killed_stage_go_when_a_stage_starts(old_and_new):
     process.communicate(timeout=60)
     left = [
         root / "dvclive" / temp_path(Path("scratch"), process.pid),
+        root / "models" / temp_path(Path("scratch.onnx"), process.pid),
         root / "models" / aside_path(Path("scratch.params"), process.pid),
     ]
     assert sorted(root.rglob(TEMP_GLOB)) == sorted(left)

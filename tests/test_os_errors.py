@@ -180,11 +180,11 @@ def test_no_permission_to_write(project, chmod):
 
 
 def test_no_permission_to_read_an_input(project, chmod):
-    chmod(project.root / "models/gluon.params", 0o000)
+    chmod(project.root / "models/gluon.onnx", 0o000)
     result = run_script(project, "evaluate", prefix=WITHOUT_OVERRIDE)
     expect(
         the_one_line(result, "evaluate"),
-        r"evaluate: error: models/gluon.params: Permission denied \(.*",
+        r"evaluate: error: models/gluon.onnx: Permission denied \(.*",
     )
 
 
@@ -194,7 +194,7 @@ def test_no_permission_to_read_an_input(project, chmod):
         ("preprocess", "raw_dir", "missing/train-images-idx3-ubyte.gz"),
         ("train_scratch", "prepared_dir", "missing/train_x.npy"),
         ("train_gluon", "prepared_dir", "missing/train_x.npy"),
-        ("evaluate", "scratch_model", "missing"),
+        ("evaluate", "scratch_onnx", "missing"),
         ("evaluate", "gluon_live", "missing"),
         ("render", "probabilities_dir", "missing/scratch.npy"),
     ],
