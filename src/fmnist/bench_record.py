@@ -233,7 +233,10 @@ def ratios(record: BenchRecord) -> dict[str, float]:
 def bench_summary(record: BenchRecord) -> str:
     """The last line `make bench` prints: each model's speed-up on the tutorial's loop, the
     scratch epoch against Gluon's, Gluon's against numpy's bound, and the peak memory."""
-    shown = [f"{name}={value:.2f}" for name, value in ratios(record).items()]
+    shown = [
+        f"{name}={value:.{1 if 'speedup' in name else 2}f}"
+        for name, value in ratios(record).items()
+    ]
     return " ".join(shown) + f" peak_rss_mb={record.peak_rss_mb:.0f}"
 
 
@@ -287,8 +290,13 @@ def loop_table(record: LoopRecord) -> str:
     for row in rows:
         cells = [f"{tree[row]:.2f}" if row in tree else "-" for tree in medians]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    shares = [
+        f"{tree['(dvc itself)'] / tree['dvc repro']:.0%} on {times.name}"
+        for tree, times in zip(medians, record.trees, strict=True)
+    ]
+    lines.append(f"\nDVC's own share of `dvc repro`: {', '.join(shares)}.")
     if len(medians) == 2:
         ratio = medians[0]["dvc repro"] / medians[1]["dvc repro"]
         first, second = (tree.name for tree in record.trees)
-        lines.append(f"\n`dvc repro` on {first} takes {ratio:.2f} times as long as on {second}.")
+        lines.append(f"`dvc repro` on {first} takes {ratio:.2f} times as long as on {second}.")
     return "\n".join(lines)
