@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import REAL_DATA, Project, copy_project
-from fmnist.bench_record import (  # noqa: F401  (the names docs/speed.md's blocks use)
+from fmnist.bench_record import (  # noqa: F401  (docs/speed.md's and others' blocks call them)
     BENCH_RECORD,
     GLUON,
     LOOP_RECORD,
@@ -199,7 +199,7 @@ def params_faults_table() -> None:
 
 
 def measured(render, *args, record=BENCH_RECORD) -> None:
-    """docs/speed.md: what render() makes of a record `make bench` or `make bench-loop` wrote
+    """What render() makes of a record `make bench` or `make bench-loop` wrote
     (docs/measured/): the doc says what the record says, and the record where and when."""
     import cog
 

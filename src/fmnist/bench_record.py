@@ -205,12 +205,15 @@ def bench_rows(record: BenchRecord) -> list[tuple]:
     return rows
 
 
-def bench_table(record: BenchRecord) -> str:
+def bench_table(record: BenchRecord, only: str = "") -> str:
+    """The loops whose names start with `only`, all by default."""
     lines = [
         "| loop | median s/epoch | fastest-slowest | first | epochs | samples/s |",
         "|---|---|---|---|---|---|",
     ]
     for name, median, fastest, slowest, first, count, rate in bench_rows(record):
+        if not name.startswith(only):
+            continue
         lines.append(
             f"| {name} | {median:.3f} | {fastest:.3f}-{slowest:.3f} | {first:.3f} "
             f"| {count} | {rate:,.0f} |"
