@@ -333,7 +333,7 @@ def main() -> None:
             print(f"{name}, mx.profiler over one epoch:")
             print(profile_lines(profile[name]))
     record = BenchRecord(
-        **watch.run(["python", "-m", "fmnist.bench", *sys.argv[1:]], commit),
+        **watch.fields(["python", "-m", "fmnist.bench", *sys.argv[1:]], commit),
         samples=len(data.train_y),
         epochs=timings,
         peak_rss_mb=peak_rss_mb(),

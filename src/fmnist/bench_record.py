@@ -1,8 +1,8 @@
 """What `make bench` and `make bench-loop` measured, as a record (docs/measured/*.json): the
 timings, the command, the commit, when, and on what machine (CPU model, logical CPUs, load
-average at the start and the end). docs/speed.md shows its numbers only through the
-functions here (cog blocks, tests/docs_outputs.py), so a doc and its record cannot disagree
-without the docs test failing.
+average at the start and the end). The docs (docs/speed.md) show its numbers only through
+the functions here (cog blocks, tests/docs_outputs.py), so a doc and its record cannot
+disagree without the docs test failing.
 
 Each record keeps the raw timings (every epoch, every repro); medians, ranges and ratios
 are computed from them when shown, by the same functions the benchmarks print with.
@@ -129,13 +129,13 @@ def git_commit(root: Path = Path(".")) -> str:
 
 
 class Stopwatch:
-    """Started when a benchmark starts; run() then gives the record's common fields."""
+    """Started when a benchmark starts; fields() then gives the record's common fields."""
 
     def __init__(self):
         self.started = datetime.now(UTC).replace(microsecond=0)
         self.load = os.getloadavg()
 
-    def run(self, command: list[str], commit: str) -> dict:
+    def fields(self, command: list[str], commit: str) -> dict:
         machine = Machine(
             cpu=cpu_model(),
             logical_cpus=os.cpu_count() or 1,
@@ -284,7 +284,8 @@ def tree_medians(tree: TreeTimes) -> dict[str, float]:
 
 def loop_table(record: LoopRecord) -> str:
     medians = [tree_medians(tree) for tree in record.trees]
-    rows = list(dict.fromkeys(name for tree in medians for name in tree))
+    stages = dict.fromkeys(name for tree in record.trees for name in tree.stage_s)
+    rows = [*stages, "(dvc itself)", "dvc repro"]  # a stage one revision lacks shows "-"
     heads = [f"{tree.name} (`{tree.commit}`), s" for tree in record.trees]
     lines = [
         f"| median of {len(record.trees[0].repro_s)} | " + " | ".join(heads) + " |",

@@ -148,7 +148,7 @@ def main() -> None:
     if len(totals) == 2:
         print(f"ratio HEAD/{args.against} = {totals[0] / totals[1]:.2f}")
     command = ["python", "-m", "fmnist.loop_bench", *sys.argv[1:]]
-    write_record(args.record, LoopRecord(**watch.run(command, timed[0].commit), trees=timed))
+    write_record(args.record, LoopRecord(**watch.fields(command, timed[0].commit), trees=timed))
     print(f"Recorded in {args.record}")
 
 
