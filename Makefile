@@ -56,7 +56,7 @@ lint: $(STAMP) ## ruff: lint rules and the format check (settings in pyproject.t
 	ruff format --check .
 
 bench: $(STAMP) data-source ## seconds per epoch: the tutorial's loop, ours, numpy's bound
-	python -m fmnist.bench
+	python -m fmnist.bench --profile
 
 bench-loop: $(STAMP) data-source ## dvc repro after a train.lr change, per stage (AGAINST=REV: beside it)
 	python -m fmnist.loop_bench $(if $(AGAINST),--against $(AGAINST))

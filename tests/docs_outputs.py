@@ -32,6 +32,18 @@ import numpy as np
 from PIL import Image
 
 from conftest import REAL_DATA, Project, copy_project
+from fmnist.bench_record import (  # noqa: F401  (docs/speed.md's and others' blocks call them)
+    BENCH_RECORD,
+    GLUON,
+    LOOP_RECORD,
+    SCRATCH,
+    bench_sentence,
+    bench_table,
+    loop_table,
+    profile_table,
+    read_record,
+    run_line,
+)
 from fmnist.figures import run_caption
 from fmnist.params import load_params
 from params_faults import PARAMS_FAULTS
@@ -186,16 +198,30 @@ def params_faults_table() -> None:
         cog.outl(f"| {what} | `{line}` | `<stage>: error: {message}` | {happens} |")
 
 
+def measured(render, *args, record=BENCH_RECORD) -> None:
+    """What render() makes of a record `make bench` or `make bench-loop` wrote
+    (docs/measured/): the doc says what the record says, and the record where and when."""
+    import cog
+
+    cog.outl(render(read_record(record), *args))
+
+
 MARKERS = "cog[[ ]]cog cog[[end]]"
 DOCS = ["README.md", *sorted(str(path) for path in Path("docs").glob("*.md"))]
 
 
-def main(argv: list[str]) -> int:
-    """cog over README.md and docs/*.md, from the project's root: -r rewrites, --check checks."""
+def run_cog(flags: list[str], docs: list[str] = DOCS) -> int:
+    """cog over docs (paths from the working directory, which reads the records): -r
+    rewrites, --check checks."""
     from cogapp import Cog
 
-    options = ["-I", "tests", "-p", "from docs_outputs import *", "--markers", MARKERS]
-    return Cog().main(["cog", *argv, *options, *DOCS])
+    options = ["-I", str(Path(__file__).parent), "-p", "from docs_outputs import *"]
+    return Cog().main(["cog", *flags, *options, "--markers", MARKERS, *docs])
+
+
+def main(argv: list[str]) -> int:
+    """cog over README.md and docs/*.md, from the project's root."""
+    return run_cog(argv)
 
 
 if __name__ == "__main__":
