@@ -189,7 +189,7 @@ def training_curves(histories: dict):
         ("Loss", "mean cross-entropy", {"train": "loss", "validation": "val_loss"}),
         ("Accuracy", "accuracy", {"train": "train_accuracy", "validation": "val_accuracy"}),
     )
-    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    fig = Figure(figsize=(12, 4.2))
     axes = fig.subplots(1, 2)
     for ax, (title, ylabel, keys) in zip(axes, panels, strict=True):
         for (model, series), style in zip(histories.items(), MODEL_STYLES, strict=True):
@@ -216,7 +216,7 @@ def _two_line(name: str) -> str:
 
 def confusion_heatmap(cm: np.ndarray, title: str):
     """Counts of (true, predicted) pairs; the diagonal holds the correct predictions."""
-    fig = Figure(figsize=(9, 7.4), layout="constrained")
+    fig = Figure(figsize=(9, 7.4))
     ax = fig.subplots()
     image = ax.imshow(cm, cmap="Blues")
     fig.colorbar(image, ax=ax, label="test images", shrink=0.8)
