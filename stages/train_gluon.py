@@ -69,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("train_gluon", main)
+    run_stage("train_gluon", main, skip_exit_handlers=True)

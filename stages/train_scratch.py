@@ -42,4 +42,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("train_scratch", main)
+    run_stage("train_scratch", main, skip_exit_handlers=True)

@@ -7,6 +7,7 @@ down until its text is unreadable: grids wrap into rows rather than one long str
 """
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import ScaledTranslation
 
@@ -38,6 +39,13 @@ def run_caption(train, gluon) -> str:
     if gluon.kvstore == "dist_sync":
         parts.append(f"gluon on {gluon.workers} dist_sync workers")
     return "Run: " + ", ".join(parts)
+
+
+def new_figure(**kwargs) -> Figure:
+    """A figure on Agg's canvas, as pyplot would give it (text sizes need a renderer)."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def add_caption(fig, caption: str) -> None:
@@ -73,7 +81,7 @@ def _image_cells(
     caption_in = (lines_above + lines_below) * LINE_PT / INCH_PT
     cell_w, cell_h, title_in = image_in + gap_in, image_in + caption_in + gap_in, 0.5
     fig_w, fig_h = ncols * cell_w, nrows * cell_h + title_in
-    fig = Figure(figsize=(fig_w, fig_h))
+    fig = new_figure(figsize=(fig_w, fig_h))
     fig.suptitle(title, fontsize=13, y=1 - 0.1 / fig_h, va="top")
     axes = []
     for i in range(count):
@@ -189,7 +197,7 @@ def training_curves(histories: dict):
         ("Loss", "mean cross-entropy", {"train": "loss", "validation": "val_loss"}),
         ("Accuracy", "accuracy", {"train": "train_accuracy", "validation": "val_accuracy"}),
     )
-    fig = Figure(figsize=(12, 4.2))
+    fig = new_figure(figsize=(12, 4.2))
     axes = fig.subplots(1, 2)
     for ax, (title, ylabel, keys) in zip(axes, panels, strict=True):
         for (model, series), style in zip(histories.items(), MODEL_STYLES, strict=True):
@@ -216,7 +224,7 @@ def _two_line(name: str) -> str:
 
 def confusion_heatmap(cm: np.ndarray, title: str):
     """Counts of (true, predicted) pairs; the diagonal holds the correct predictions."""
-    fig = Figure(figsize=(9, 7.4))
+    fig = new_figure(figsize=(9, 7.4))
     ax = fig.subplots()
     image = ax.imshow(cm, cmap="Blues")
     fig.colorbar(image, ax=ax, label="test images", shrink=0.8)
