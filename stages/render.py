@@ -71,10 +71,10 @@ def main() -> None:
         pictures[f"confusion_{name}.png"] = figures.confusion_heatmap(
             cm, f"Confusion matrix, {name} model (test accuracy {cm.trace() / cm.sum():.4f})"
         )
+    for fig in pictures.values():
+        figures.add_caption(fig, caption)
     with staged_outputs() as stage:  # all at once
-        for file_name, fig in pictures.items():
-            figures.add_caption(fig, caption)
-            figures.save_png(fig, stage(paths[file_name]))
+        figures.save_pngs({stage(paths[name]): fig for name, fig in pictures.items()})
     print(f"render: {len(pictures)} pictures in {args.out_dir}/")
 
 

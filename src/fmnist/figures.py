@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import ScaledTranslation
 
+from .guards.forked import run_split
 from .lesson.fashion_mnist import CLASS_NAMES, IMAGE_SIDE
 
 WRONG_COLOR = "tab:red"
@@ -57,6 +58,12 @@ def add_caption(fig, caption: str) -> None:
 
 def save_png(fig, path) -> None:
     fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
+
+
+def save_pngs(pictures: dict) -> None:
+    """{path: figure}, saved by two processes (fmnist.guards.forked): Agg draws a figure on
+    one core, 0.1-0.3 s each."""
+    run_split(lambda item: save_png(item[1], item[0]), list(pictures.items()))
 
 
 def _show_image(ax, image: np.ndarray) -> None:

@@ -4,28 +4,15 @@ The launcher starts these with the DMLC_* variables set; they are not meant to b
 """
 
 import argparse
-import ctypes
 import json
 import os
 import signal
 import sys
 
+from ..guards.forked import die_with_parent
 from ..guards.stage_runner import run_stage
 from ..params import parse_params
 from . import DistributedError
-
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """A launcher killed outright (SIGKILL: no chance to stop its children) must not leave a
-    job behind that waits for ever: Linux then kills this process too. On another host the
-    parent is the sshd session, which exits when the launcher's ssh ends (1-2 s later)."""
-    if sys.platform == "linux":
-        parent = os.getppid()
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # it died before the line above took effect
-            os._exit(1)
 
 
 def run_scheduler_or_server(role: str) -> None:
@@ -37,6 +24,8 @@ def run_scheduler_or_server(role: str) -> None:
 
 
 def main() -> None:
+    # A launcher killed outright must not leave a job behind that waits for ever. On another
+    # host the parent is the sshd session, which exits when the launcher's ssh ends (1-2 s).
     die_with_parent()
     parser = argparse.ArgumentParser(prog="python -m fmnist.distributed", description=__doc__)
     commands = parser.add_subparsers(dest="role", required=True)
