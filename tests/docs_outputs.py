@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import REAL_DATA, Project, copy_project
+from fault_lines import PICTURE_FAULTS
 from fmnist.figures import run_caption
 from fmnist.params import load_params
 from params_faults import PARAMS_FAULTS
@@ -184,6 +185,28 @@ def params_faults_table() -> None:
     cog.outl("|---|---|---|---|")
     for what, _, line, message, happens in PARAMS_FAULTS:
         cog.outl(f"| {what} | `{line}` | `<stage>: error: {message}` | {happens} |")
+
+
+def code(text: str) -> str:
+    """text as inline code in a Markdown table cell."""
+    text = text.replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def faults_table(name: str) -> None:
+    """docs/failure-modes.md: a table of tests/fault_lines.py, each row's lines as the
+    tests assert them, with the doc's placeholders."""
+    import cog
+
+    faults = {"PICTURE_FAULTS": PICTURE_FAULTS}[name]
+    cog.outl("| What went wrong | What you see | What happens |")
+    cog.outl("|---|---|---|")
+    for fault in faults.values():
+        if fault.line is None:
+            shown = fault.shown
+        else:
+            shown = "; ".join(code(fault.message(i)) for i in range(len(fault.examples)))
+        cog.outl(f"| {fault.what} | {shown} | {fault.happens} |")
 
 
 MARKERS = "cog[[ ]]cog cog[[end]]"
