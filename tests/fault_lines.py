@@ -99,9 +99,9 @@ PICTURE_FAULTS = {
         "Counted from the markers before anything is decoded, as libjpeg walks them (a "
         "segment's bytes are skipped by its length, so a thumbnail inside one does not count), "
         "in under 0.01 s. Measured at 50 million pixels: the usual progressive file (6 scans "
-        "grey, 10 colour) 0.4-0.6 s; 100 scans of the costliest kind 3.6-3.7 s; a 1 MB file "
-        "of 10,000 such scans would take about 5 minutes (1,000 took 32.5 s) and is refused "
-        "at once. `tests/test_jpeg_scans.py` holds 100 such scans to 30 s.",
+        "grey, 10 colour) 0.4-0.6 s; 100 scans of the costliest kind 3.6-3.7 s; a 1.2 MB file "
+        "of 10,000 such scans would take about 5.5 minutes (1,000 took 32.5-33.7 s) and is "
+        "refused at once. `tests/test_jpeg_scans.py` holds 100 such scans to 30 s.",
         ({**PICTURE, "max_scans": MAX_SCANS},),
     ),
     "segments": Fault(

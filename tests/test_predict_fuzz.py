@@ -142,7 +142,7 @@ def read_mutant(path, data: bytes):
     return x
 
 
-# derandomize: the same 1,000 mutants every run (about 1.5 s), so CI cannot flake on a new one.
+# derandomize: the same 1,000 mutants every run (about 2.2 s), so CI cannot flake on a new one.
 @settings(
     max_examples=1000,
     deadline=None,

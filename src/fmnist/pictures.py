@@ -26,9 +26,9 @@ FORMATS = ("PNG", "JPEG")
 MAX_PIXELS = 50_000_000
 SHRINK = "shrink it (the model sees 28x28 pixels) and try again"
 # A progressive JPEG has about 10 scans (libjpeg writes 10 for colour, 6 for grey, 18 for
-# CMYK), each a pass over the whole picture whatever its size in bytes. At 100 scans of the
-# costliest kind (an AC refinement) and MAX_PIXELS, decoding took 5.9 s here, against 2.2 s
-# for the usual 10; a crafted file of 10,000 such scans (950 KB) would take 6 minutes.
+# CMYK), each a pass over the whole picture whatever its size in bytes. At MAX_PIXELS, 100
+# scans of the costliest kind (an AC refinement) decoded in 3.6-3.7 s here, the usual 6-10 in
+# 0.4-0.6 s; 1,000 took 33 s, so a 1.2 MB file of 10,000 would take about 5.5 minutes.
 # libjpeg-turbo offers the same kind of limit (TJPARAM_SCANLIMIT) for this reason.
 MAX_SCANS = 100
 # Walking a marker segment takes about 3 us; a photo has a few dozen.
