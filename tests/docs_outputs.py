@@ -32,10 +32,13 @@ import numpy as np
 from PIL import Image
 
 from conftest import REAL_DATA, Project, copy_project
-from fault_lines import PICTURE_FAULTS
+
+# The tables the cog blocks of docs/failure-modes.md name.
+from fetch_faults import FETCH_FAULTS, MIRRORS_FAULTS  # noqa: F401
 from fmnist.figures import run_caption
 from fmnist.params import load_params
 from params_faults import PARAMS_FAULTS
+from picture_faults import PICTURE_FAULTS  # noqa: F401
 
 # The experiment the README and docs/comparing-runs.md show, as the README writes it.
 TUNED = "train.epochs=30 train.lr_schedule=cosine train.lr=0.05 train.momentum=0.9"
@@ -193,19 +196,16 @@ def code(text: str) -> str:
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
-def faults_table(name: str) -> None:
-    """docs/failure-modes.md: a table of tests/fault_lines.py, each row's lines as the
-    tests assert them, with the doc's placeholders."""
+def faults_table(*tables: dict) -> None:
+    """docs/failure-modes.md: rows of tests/*_faults.py (tests/fault_lines.py), each line as
+    the tests assert it, with the doc's placeholders."""
     import cog
 
-    faults = {"PICTURE_FAULTS": PICTURE_FAULTS}[name]
     cog.outl("| What went wrong | What you see | What happens |")
     cog.outl("|---|---|---|")
-    for fault in faults.values():
-        if fault.line is None:
-            shown = fault.shown
-        else:
-            shown = "; ".join(code(fault.message(i)) for i in range(len(fault.examples)))
+    for fault in (fault for table in tables for fault in table.values()):
+        lines = "; ".join(map(code, fault.shown_lines())) if fault.line else ""
+        shown = fault.shown or lines
         cog.outl(f"| {fault.what} | {shown} | {fault.happens} |")
 
 

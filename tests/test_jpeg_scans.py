@@ -12,10 +12,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fault_lines import PICTURE_FAULTS
 from fmnist import FmnistError
 from fmnist.jpeg_scans import walk_markers
 from fmnist.pictures import MAX_PIXELS, MAX_SCANS, MAX_SEGMENTS, load_picture
+from picture_faults import PICTURE_FAULTS
 
 LARGEST = (8000, MAX_PIXELS // 8000)  # 50 million pixels, the most predict decodes
 

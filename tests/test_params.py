@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import PROJECT
+from fetch_faults import MIRRORS_FAULTS
 from fmnist.distributed.ssh import ssh_argv
 from fmnist.params import (
     MAX_PARAMS_BYTES,
@@ -215,60 +216,22 @@ BAD_VALUES = {
         "{'x': '000000000000000000000000000...0000000000000000000000000000'}",
     ),
 }
-MIRRORS_RULE = (
-    "params: fetch.mirrors must be a non-empty list of local directories and "
-    "http:// or https:// URLs (ftp://, file:// and other schemes are not accepted), "
-    "got "
-)
-# mirrors -> why, as the message says it
+# each case: its fault and example in tests/fetch_faults.py, whose example holds the mirrors
 BAD_MIRRORS = {
-    "ftp": (
-        ["/usr/share/datasets/fashion-mnist", "ftp://ftp.example.org/fashion"],
-        "'ftp://ftp.example.org/fashion': ftp:// is not accepted",
-    ),
-    "file": (
-        ["file:///usr/share/datasets/fashion-mnist"],
-        "'file:///usr/share/datasets/fashion-mnist': file:// is not accepted",
-    ),
-    "no host": (["http:///fashion"], "'http:///fashion': has no host"),
-    "empty list": ([], None),
-    "not a string": ([42], None),
+    "ftp": ("scheme", 0),
+    "file": ("scheme", 1),
+    "no host": ("url", 0),
+    "empty list": ("not a list", 0),
+    "not a string": ("not a list", 1),
     # These passed and then ended fetch in a traceback, or reached the wrong place.
-    "unclosed IPv6 bracket": (
-        ["http://[::1/fashion"],
-        "'http://[::1/fashion': not a URL (Invalid IPv6 URL)",
-    ),
-    "not an IPv6 address": (
-        ["http://[v1.x]/fashion"],
-        "'http://[v1.x]/fashion': [v1.x] is not an IPv6 address",
-    ),
-    "port out of range": (
-        ["http://127.0.0.1:99999/fashion"],
-        "'http://127.0.0.1:99999/fashion': has a port outside 1-65535",
-    ),
-    "port not a number": (
-        ["http://example.org:http/fashion"],
-        "'http://example.org:http/fashion': has a port outside 1-65535",
-    ),
-    "user name": (
-        ["http://me:secret@example.org/fashion"],
-        "'http://me:secret@example.org/fashion': has a user name; fetch sends none",
-    ),
-    "space": (
-        ["https://example.org/my data"],
-        "'https://example.org/my data': has a space, a "
-        "control or a non-ASCII character (percent-encode it; write a host name in "
-        "punycode)",
-    ),
-    "query": (
-        ["https://example.org/get?file="],
-        "'https://example.org/get?file=': has a query "
-        "(?) or fragment (#); give the directory the files are in",
-    ),
-    "host label too long": (
-        [f"http://{'a' * 64}.org/"],
-        f"'http://{'a' * 64}.org/': host '{'a' * 64}.org' is not a host name or an IP address",
-    ),
+    "unclosed IPv6 bracket": ("url", 1),
+    "not an IPv6 address": ("url", 2),
+    "port out of range": ("url", 3),
+    "port not a number": ("url", 4),
+    "user name": ("url", 5),
+    "space": ("url", 6),
+    "query": ("url", 7),
+    "host label too long": ("url", 8),
 }
 
 
@@ -282,12 +245,11 @@ def test_a_bad_value_names_the_key_and_what_is_allowed(case):
 
 @pytest.mark.parametrize("case", BAD_MIRRORS)
 def test_only_usable_http_https_and_local_mirrors_are_accepted(case):
-    mirrors, why = BAD_MIRRORS[case]
+    fault, example = BAD_MIRRORS[case]
+    fault = MIRRORS_FAULTS[fault]
     with pytest.raises(ParamsError) as error:
-        parse_params(with_change("fetch", "mirrors", mirrors))
-    message = str(error.value)
-    assert message.startswith(MIRRORS_RULE) and "\n" not in message
-    assert message.endswith(f" ({why})" if why else f"{mirrors!r}")
+        parse_params(with_change("fetch", "mirrors", fault.examples[example]["mirrors"]))
+    assert str(error.value) == fault.message(example)
 
 
 def test_https_and_relative_mirrors_are_accepted():

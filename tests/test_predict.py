@@ -15,13 +15,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fault_lines import PICTURE_FAULTS
 from fmnist import FmnistError
 from fmnist.guards.stage_runner import shown
 from fmnist.lesson.fashion_mnist import CLASS_NAMES
 from fmnist.model_runtimes import MxnetExport, OnnxFile
 from fmnist.pictures import MAX_PIXELS, has_light_background, load_picture, to_model_input
 from fmnist.predict import classify, top_classes_line
+from picture_faults import PICTURE_FAULTS
 
 LINE = re.compile(
     r"^(?P<path>.+): "
