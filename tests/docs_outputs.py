@@ -34,6 +34,7 @@ from PIL import Image
 from conftest import REAL_DATA, Project, copy_project
 
 # The tables the cog blocks of docs/failure-modes.md name.
+from data_faults import PREPARED_FAULTS, RAW_FAULTS  # noqa: F401
 from fetch_faults import FETCH_FAULTS, MIRRORS_FAULTS  # noqa: F401
 from fmnist.figures import run_caption
 from fmnist.params import load_params
