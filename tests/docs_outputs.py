@@ -40,6 +40,7 @@ from fmnist.figures import run_caption
 from fmnist.params import load_params
 from params_faults import PARAMS_FAULTS
 from picture_faults import PICTURE_FAULTS  # noqa: F401
+from stage_faults import FILE_FAULTS, HELD_FAULTS, PULL_FAULTS, STOP_FAULTS  # noqa: F401
 
 # The experiment the README and docs/comparing-runs.md show, as the README writes it.
 TUNED = "train.epochs=30 train.lr_schedule=cosine train.lr=0.05 train.momentum=0.9"

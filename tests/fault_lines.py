@@ -27,10 +27,12 @@ class Fault:
     prefix: str = ""  # what the doc shows before the line the tests get (`fetch: error: `)
     # The doc shows the first example whole, and the others from here on, after `...`.
     elide_before: str = ""
+    doc_examples: int | None = None  # how many examples the doc shows (None: all)
 
     def shown_lines(self) -> list[str]:
-        """Every example's line as the doc shows it."""
-        lines = [self.prefix + self.message(i) for i in range(len(self.examples))]
+        """The examples' lines as the doc shows them."""
+        count = len(self.examples) if self.doc_examples is None else self.doc_examples
+        lines = [self.prefix + self.message(i) for i in range(count)]
         if self.elide_before:
             lines[1:] = ["... " + line[line.index(self.elide_before) :] for line in lines[1:]]
         return lines
@@ -41,19 +43,25 @@ class Fault:
 
     def pattern(self, example: int = 0, **values) -> str:
         """A regex of the line: the fields in `varies` as their patterns (unless given in
-        `values`), every other part exactly."""
+        `values`), each a named group, every other part exactly."""
         known = {**self.examples[example], **values}
-        parts = []
+        parts, grouped = [], set()
         for literal, name, spec, conversion in string.Formatter().parse(self.line):
             parts.append(re.escape(literal))
             if name is None:
                 continue
             if name in self.varies and name not in values:
-                parts.append(f"(?:{self.varies[name]})")
+                group = f"(?P={name})" if name in grouped else f"(?P<{name}>{self.varies[name]})"
+                parts.append(group)
+                grouped.add(name)
             else:
                 value = known[name] if conversion != "r" else repr(known[name])
                 parts.append(re.escape(format(value, spec)))
         return "".join(parts)
 
+    def match(self, text: str, example: int = 0, **values) -> re.Match | None:
+        """text as the line, its varying parts as named groups; None if it is not the line."""
+        return re.fullmatch(self.pattern(example, **values), text)
+
     def matches(self, text: str, example: int = 0, **values) -> bool:
-        return re.fullmatch(self.pattern(example, **values), text) is not None
+        return self.match(text, example, **values) is not None
