@@ -38,8 +38,10 @@ from data_faults import PREPARED_FAULTS, RAW_FAULTS  # noqa: F401
 from fetch_faults import FETCH_FAULTS, MIRRORS_FAULTS  # noqa: F401
 from fmnist.figures import run_caption
 from fmnist.params import load_params
+from hosts_faults import HOSTS_FAULTS  # noqa: F401
 from params_faults import PARAMS_FAULTS
 from picture_faults import PICTURE_FAULTS  # noqa: F401
+from settings_faults import SETTINGS_FAULTS  # noqa: F401
 from stage_faults import FILE_FAULTS, HELD_FAULTS, PULL_FAULTS, STOP_FAULTS  # noqa: F401
 
 # The experiment the README and docs/comparing-runs.md show, as the README writes it.

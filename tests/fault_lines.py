@@ -7,13 +7,25 @@ line.)
 
 A line is a template: its `{field}`s are the variable parts. Each example fills them with the
 values of one case a test makes, and the doc shows every example's line; a test gives its own
-values where they differ (a path the doc writes as `<picture>` or `<mirror>`). A field in
-`varies` (a time, a port, a pid) differs from run to run: the doc shows the example's value,
-the tests match the pattern."""
+values where they differ (a path the doc writes as `<picture>` or `<mirror>`). A value that
+differs from run to run (a time, a pid, an address) is a `Varies`: the doc shows its value
+from a real run, or a marked placeholder, and the tests match its pattern."""
 
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Varies:
+    """An example's value that differs from run to run: `shown` in the doc, `pattern` (a
+    regex) in the tests."""
+
+    shown: str
+    pattern: str
+
+    def __format__(self, spec: str) -> str:
+        return format(self.shown, spec)
 
 
 @dataclass(frozen=True)
@@ -23,7 +35,6 @@ class Fault:
     happens: str  # what happens then
     examples: tuple[dict, ...] = ({},)  # the values of the cases the tests make
     shown: str = ""  # for a row without a line: what the doc shows in its place
-    varies: dict = field(default_factory=dict)  # field -> the regex a test matches it with
     prefix: str = ""  # what the doc shows before the line the tests get (`fetch: error: `)
     # The doc shows the first example whole, and the others from here on, after `...`.
     elide_before: str = ""
@@ -42,16 +53,16 @@ class Fault:
         return self.line.format(**{**self.examples[example], **values})
 
     def pattern(self, example: int = 0, **values) -> str:
-        """A regex of the line: the fields in `varies` as their patterns (unless given in
-        `values`), each a named group, every other part exactly."""
+        """A regex of the line: each `Varies` value (unless `values` gives it) as its pattern,
+        a named group, every other part exactly."""
         known = {**self.examples[example], **values}
         parts, grouped = [], set()
         for literal, name, spec, conversion in string.Formatter().parse(self.line):
             parts.append(re.escape(literal))
             if name is None:
                 continue
-            if name in self.varies and name not in values:
-                group = f"(?P={name})" if name in grouped else f"(?P<{name}>{self.varies[name]})"
+            if isinstance(known[name], Varies):
+                group = f"(?P={name})" if name in grouped else f"(?P<{name}>{known[name].pattern})"
                 parts.append(group)
                 grouped.add(name)
             else:

@@ -3,7 +3,7 @@ line (tests/fault_lines.py says how the rows are used), asserted by tests/test_i
 test_commit.py, test_stop_native.py, test_held_inputs.py, test_remote.py, test_full_disk.py
 and test_os_errors.py."""
 
-from fault_lines import Fault
+from fault_lines import Fault, Varies
 
 SAME = "Same."
 AGAIN = "Run `dvc repro` to run the stage again."
@@ -133,8 +133,7 @@ FILE_FAULTS = {
         "Nothing under a final name; `dvc.lock` and the cache untouched. MXNet's writers "
         "report no error on a full disk (a short model, exit 0), so its files are loaded back "
         "before they count. fetch stops at once: a full disk is not a mirror's fault.",
-        ({**SCRATCH, "file": "models/scratch.params", "disk": "<disk>"},),
-        varies={"file": r"\S+"},
+        ({**SCRATCH, "file": Varies("models/scratch.params", r"\S+"), "disk": "<disk>"},),
     ),
     "immutable": Fault(
         "An immutable or append-only output (`chattr +i`, `+a`)",

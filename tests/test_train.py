@@ -28,6 +28,7 @@ from fmnist.lesson.training import (
 from fmnist.params import ScratchParams, TrainParams
 from fmnist.prepared import EXPECTED, Dataset, write_manifest
 from fmnist.training_stage import run_training
+from settings_faults import SETTINGS_FAULTS
 from test_distributed import STAGE_FLAGS
 
 TRAIN = TrainParams(
@@ -271,6 +272,8 @@ def test_the_benchmark_refuses_a_count_below_one_before_running(flag, value):
     )
     assert result.returncode == 2 and result.stdout == ""
     says = "'x' is not a whole number" if value == "x" else f"must be at least 1, got {value}"
-    assert result.stderr == (
-        f"python -m fmnist.bench: error: argument {flag}: {says} (--help lists the flags)\n"
-    )
+    fault = SETTINGS_FAULTS["bench"]
+    assert result.stderr == fault.message(flag=flag, says=says) + "\n"
+    for example, shown in enumerate(fault.examples):  # the doc's cases, whole
+        if (shown["flag"], shown["says"]) == (flag, says):
+            assert result.stderr == fault.message(example) + "\n"
