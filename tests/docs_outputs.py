@@ -35,7 +35,15 @@ from conftest import REAL_DATA, Project, copy_project
 
 # The tables the cog blocks of docs/failure-modes.md name.
 from data_faults import PREPARED_FAULTS, RAW_FAULTS  # noqa: F401
-from fetch_faults import FETCH_FAULTS, MIRRORS_FAULTS  # noqa: F401
+from fetch_faults import (  # noqa: F401
+    DVC_SAYS,
+    EVERY_MIRROR_FAILS,
+    FAILED_MIRRORS,
+    FETCH_FAULTS,
+    MIRRORS_FAULTS,
+    OFFLINE,
+    failed_mirror_line,
+)
 from fmnist.figures import run_caption
 from fmnist.params import load_params
 from hosts_faults import HOSTS_FAULTS  # noqa: F401
@@ -198,6 +206,22 @@ def code(text: str) -> str:
     """text as inline code in a Markdown table cell."""
     text = text.replace("|", "\\|")
     return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def every_mirror_fails() -> None:
+    """docs/failure-modes.md: fetch's error when every mirror fails, as tests/test_fetch.py
+    asserts it, and DVC's line after it."""
+    import cog
+
+    mirrors = [(fault, f"http://127.0.0.1:<port>/{name}") for name, fault in FAILED_MIRRORS.items()]
+    lines = [
+        f"fetch: error: {EVERY_MIRROR_FAILS}",
+        *(failed_mirror_line(fault, mirror) for fault, mirror in mirrors),
+        failed_mirror_line("no directory", "<missing-dir>"),
+        OFFLINE,
+        DVC_SAYS,
+    ]
+    cog.outl("```\n" + "\n".join(lines) + "\n```")
 
 
 def faults_table(*tables: dict) -> None:

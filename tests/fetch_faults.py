@@ -122,6 +122,35 @@ FETCH_FAULTS = {
     ),
 }
 
+# When every mirror fails: fetch's error, a line for each mirror (as its `skipped` line says
+# it), then where the files are offline; DVC's line after it. tests/test_fetch.py makes these
+# mirrors, in this order (a local directory that does not exist last).
+EVERY_MIRROR_FAILS = "no mirror has all four Fashion-MNIST files intact:"
+FAILED_MIRRORS = {
+    "gone": "404",
+    "truncated": "truncated gzip",
+    "wrong": "wrong checksum",
+    "stalled": "stall",
+    "cut": "connection cut",
+    "html": "not gzip",
+    "redirect": "redirect",
+}
+OFFLINE = (
+    "Offline source: Debian/Ubuntu's package dataset-fashion-mnist (apt-get install "
+    "dataset-fashion-mnist) puts the files in /usr/share/datasets/fashion-mnist; list that "
+    "directory first in fetch.mirrors in params.yaml."
+)
+DVC_SAYS = (
+    "ERROR: failed to reproduce 'fetch': failed to run: python stages/fetch.py --raw-dir "
+    "data/raw, exited with 1"
+)
+
+
+def failed_mirror_line(fault: str, mirror) -> str:
+    """A mirror's line in fetch's error: its `skipped` line, indented as a list item."""
+    return FETCH_FAULTS[fault].message(mirror=mirror).replace("fetch: skipped ", "  - ", 1)
+
+
 # fetch.mirrors in params.yaml: `fetch: error: ` and the line.
 MIRRORS_RULE = (
     "params: fetch.mirrors must be a non-empty list of local directories and http:// or "

@@ -17,7 +17,14 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_split
-from fetch_faults import FETCH_FAULTS
+from fetch_faults import (
+    DVC_SAYS,
+    EVERY_MIRROR_FAILS,
+    FAILED_MIRRORS,
+    FETCH_FAULTS,
+    OFFLINE,
+    failed_mirror_line,
+)
 from fmnist.download import FetchError, fetch
 from fmnist.idx import encode_labels
 from fmnist.params import DATA_FILES, FetchParams
@@ -238,26 +245,24 @@ def test_a_trickling_mirror_is_left_for_the_next_at_its_deadline(
 def test_when_every_mirror_fails_one_error_lists_each_and_data_raw_stays_absent(
     server, good_files, small_dataset, tmp_path
 ):
-    gone = server.url("gone")
-    truncated = server.add_mirror(
-        "truncated", good_files, last=serve(good_files[LAST][: len(good_files[LAST]) // 2])
-    )
-    wrong = server.add_mirror("wrong", good_files, last=serve(wrong_labels()))
-    stalled = server.add_mirror("stalled", good_files, last=stall(good_files[LAST]))
+    """The mirrors docs/failure-modes.md shows (tests/fetch_faults.py), each failing its way."""
+    mirrors = {"gone": server.url("gone")}  # no files at all
+    for name, fault in FAILED_MIRRORS.items():
+        if name != "gone":  # the first three files intact, the last as the fault's case
+            make_answer = next(make for make, f in LAST_FILE_FAULTS.values() if f == fault)
+            mirrors[name] = server.add_mirror(name, good_files, last=make_answer(good_files[LAST]))
     missing_dir = tmp_path / "no-such-dir"
     raw_dir = tmp_path / "data/raw"
-    params = fetch_params(small_dataset, gone, truncated, wrong, stalled, str(missing_dir))
+    params = fetch_params(small_dataset, *mirrors.values(), str(missing_dir))
     with pytest.raises(FetchError) as failure:
         fetch(params, raw_dir)
-    message = str(failure.value)
-    lines = message.splitlines()
-    assert lines[0] == "no mirror has all four Fashion-MNIST files intact:"
-    mirrors = [gone, truncated, wrong, stalled, missing_dir]
-    faults = ["404", "truncated gzip", "wrong checksum", "stall", "no directory"]
-    for line, mirror, fault in zip(lines[1:6], mirrors, faults, strict=True):
-        skipped = FETCH_FAULTS[fault].message(mirror=mirror)
-        assert line == skipped.replace("fetch: skipped ", "  - ", 1)
-    assert "dataset-fashion-mnist" in lines[6]
+    expected = [
+        EVERY_MIRROR_FAILS,
+        *(failed_mirror_line(FAILED_MIRRORS[name], url) for name, url in mirrors.items()),
+        failed_mirror_line("no directory", missing_dir),
+        OFFLINE,
+    ]
+    assert str(failure.value).splitlines() == expected
     assert not raw_dir.exists()
     assert_no_temporary_files(tmp_path)
 
@@ -383,7 +388,7 @@ def test_dvc_repro_with_corrupted_mirrors_fails_cleanly_and_checkout_restores(
     assert "fetch: error: no mirror has all four Fashion-MNIST files intact:" in result.stderr
     for mirror in mirrors:
         assert f"\n  - {mirror}: " in result.stderr
-    assert "dataset-fashion-mnist" in result.stderr
+    assert f"{OFFLINE}\n{DVC_SAYS}\n" in result.stderr
     assert "Traceback" not in result.stderr
     # DVC deleted data/raw before the stage ran, and fetch put nothing partial in its place.
     assert not (project.root / "data/raw").exists()
