@@ -1,19 +1,17 @@
-"""Stage evaluate: both models on the validation and the test set -> one metrics file per
-metric, the rows of the confusion plots, and the test-set probabilities render draws from.
-The only stage that reads the test set's labels. Each model's ONNX
-file is run by onnxruntime on the same images and checked against MXNet's answers."""
+"""Stage evaluate: both models' ONNX files, run by onnxruntime, on the validation and the
+test set -> one metrics file per metric, the rows of the confusion plots, and the test-set
+probabilities render draws from. The only stage that reads the test set. No MXNet: each
+training stage checked its ONNX file against its MXNet model (the onnx_* metrics)."""
 
 from fmnist.guards.atomic import remove_stale_temporaries, staged_outputs
 from fmnist.guards.stage_runner import run_stage, stage_parser
-from fmnist.model_files import load_models, predict_all
-from fmnist.model_runtimes import OnnxFile
-from fmnist.onnx_graph import require_faithful
+from fmnist.onnx_files import OnnxFile
 from fmnist.params import load_params
 from fmnist.prepared import load_prepared
 from fmnist.results import (
+    MODELS,
     load_histories,
     metric_files,
-    onnx_check_files,
     save_probabilities,
     write_metric_files,
     write_predicted_classes,
@@ -21,13 +19,12 @@ from fmnist.results import (
 
 FLAGS = {
     "--prepared-dir": ("DIR", "preprocess's .npy arrays (the validation and test sets)"),
-    "--scratch-model": ("FILE", "train_scratch's weights"),
-    "--gluon-model": ("FILE", "train_gluon's parameters"),
-    "--scratch-onnx": ("FILE", "export_onnx's scratch model, checked against MXNet's answers"),
-    "--gluon-onnx": ("FILE", "export_onnx's Gluon model, checked likewise"),
+    "--scratch-onnx": ("FILE", "train_scratch's model as ONNX"),
+    "--gluon-onnx": ("FILE", "train_gluon's model as ONNX"),
     "--scratch-live": (
         "DIR",
-        "train_scratch's DVCLive history (its last epoch's train loss and accuracy)",
+        "train_scratch's DVCLive history (its last epoch's train loss and accuracy, and its "
+        "ONNX check)",
     ),
     "--gluon-live": ("DIR", "train_gluon's DVCLive history"),
     "--metrics-dir": (
@@ -55,18 +52,13 @@ def main() -> None:
     outputs = (args.probabilities_dir, args.predicted_classes_dir, args.metrics_dir)
     remove_stale_temporaries(*outputs)
     load_params()
-    data = load_prepared(args.prepared_dir)
-    models = load_models({"scratch": args.scratch_model, "gluon": args.gluon_model})
-    probas = predict_all(models, data.test_x)
+    data = load_prepared(args.prepared_dir, ("val", "test"))
     onnx_paths = {"scratch": args.scratch_onnx, "gluon": args.gluon_onnx}
-    onnx_probas = {
-        name: OnnxFile(path).load().probabilities(data.test_x) for name, path in onnx_paths.items()
-    }
-    onnx_check = onnx_check_files(probas, onnx_probas)
-    require_faithful(onnx_check, onnx_paths)  # before anything is written
+    models = {name: OnnxFile(onnx_paths[name], f"train_{name}").load() for name in MODELS}
+    probas = {name: model.probabilities(data.test_x) for name, model in models.items()}
+    validation = (data.val_y, {name: m.probabilities(data.val_x) for name, m in models.items()})
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
-    validation = (data.val_y, predict_all(models, data.val_x))
-    files = metric_files(data.test_y, probas, histories, validation) | onnx_check
+    files = metric_files(data.test_y, probas, histories, validation)
     with staged_outputs() as stage:  # all three or none
         save_probabilities(probas, stage(args.probabilities_dir))
         write_predicted_classes(data.test_y, probas, stage(args.predicted_classes_dir))
@@ -85,9 +77,9 @@ def main() -> None:
     )
     for name in onnx_paths:
         print(
-            f"evaluate: {onnx_paths[name]} in onnxruntime gives the same class on "
-            f"{onnx_check['onnx_agreement.json'][name]:.2%} of the test images, probabilities "
-            f"within {onnx_check['onnx_max_difference_ppm.json'][name]:.2f}e-6 of MXNet's"
+            f"evaluate: {onnx_paths[name]} in onnxruntime gave the same class as MXNet's "
+            f"{name} model on {files['onnx_agreement.json'][name]:.2%} of the validation "
+            f"images, probabilities within {files['onnx_max_difference_ppm.json'][name]:.2f}e-6"
         )
 
 

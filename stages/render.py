@@ -1,5 +1,8 @@
-"""Stage render: PNG pictures of the data, the predictions, the mistakes, the training
-curves and the confusion matrices. Reads evaluate's saved probabilities, not the models."""
+"""Stage render: PNG pictures of the predictions, the mistakes, the training curves and the
+confusion matrices. Reads evaluate's saved probabilities, not the models. (The pictures of the
+data alone are render_samples'.)"""
+
+from pathlib import Path
 
 from fmnist import figures
 from fmnist.guards.atomic import remove_stale_temporaries, staged_outputs
@@ -11,14 +14,21 @@ from fmnist.results import confusion_matrices, load_histories, load_probabilitie
 
 FIRST_TEST = slice(0, 9)
 MISTAKES_PER_MODEL = 6
+PICTURES = (
+    "predictions.png",
+    "mistakes.png",
+    "training_curves.png",
+    "confusion_scratch.png",
+    "confusion_gluon.png",
+)
 
 
 FLAGS = {
-    "--prepared-dir": ("DIR", "preprocess's .npy arrays (the images drawn)"),
+    "--prepared-dir": ("DIR", "preprocess's .npy arrays (the test images drawn)"),
     "--probabilities-dir": ("DIR", "evaluate's test-set class probabilities"),
     "--scratch-live": ("DIR", "train_scratch's DVCLive history (the training curves)"),
     "--gluon-live": ("DIR", "train_gluon's DVCLive history"),
-    "--out-dir": ("DIR", "output: the six PNG pictures, each captioned with the run's params"),
+    "--out-dir": ("DIR", "output: five PNG pictures, each captioned with the run's params"),
 }
 
 
@@ -29,10 +39,11 @@ def main() -> None:
     for flag, (metavar, text) in FLAGS.items():
         parser.add_argument(flag, required=True, metavar=metavar, help=text)
     args = parser.parse_args()
-    remove_stale_temporaries(args.out_dir)
+    paths = {name: Path(args.out_dir) / name for name in PICTURES}
+    remove_stale_temporaries(*paths.values())
     params = load_params()
     caption = figures.run_caption(params.train, params.gluon)
-    data = load_prepared(args.prepared_dir)
+    data = load_prepared(args.prepared_dir, ("test",))
     probas = load_probabilities(args.probabilities_dir, len(data.test_y))
     histories = load_histories({"scratch": args.scratch_live, "gluon": args.gluon_live})
     first_predicted = {name: proba[FIRST_TEST].argmax(axis=1) for name, proba in probas.items()}
@@ -41,9 +52,6 @@ def main() -> None:
         for name, proba in probas.items()
     }
     pictures = {
-        "samples.png": figures.sample_grid(
-            data.train_x[:10], data.train_y[:10], "The first ten training images"
-        ),
         "predictions.png": figures.prediction_grid(
             data.test_x[FIRST_TEST],
             data.test_y[FIRST_TEST],
@@ -63,12 +71,10 @@ def main() -> None:
         pictures[f"confusion_{name}.png"] = figures.confusion_heatmap(
             cm, f"Confusion matrix, {name} model (test accuracy {cm.trace() / cm.sum():.4f})"
         )
-    with staged_outputs() as stage:  # the whole directory at once
-        out = stage(args.out_dir)
-        out.mkdir()
+    with staged_outputs() as stage:  # all at once
         for file_name, fig in pictures.items():
             figures.add_caption(fig, caption)
-            figures.save_png(fig, out / file_name)
+            figures.save_png(fig, stage(paths[file_name]))
     print(f"render: {len(pictures)} pictures in {args.out_dir}/")
 
 

@@ -31,13 +31,20 @@ def main() -> None:
         help="output: the net exported for deployment, PREFIX-symbol.json and PREFIX-0000.params",
     )
     parser.add_argument(
+        "--onnx",
+        required=True,
+        metavar="FILE",
+        help="output: the same weights as ONNX, for any ONNX runtime (checked in onnxruntime "
+        "against the model on the validation set)",
+    )
+    parser.add_argument(
         "--live-dir",
         required=True,
         metavar="DIR",
         help="output: DVCLive's per-epoch train and validation loss and accuracy",
     )
     args = parser.parse_args()
-    remove_stale_temporaries(args.model, args.live_dir, args.export_prefix)
+    remove_stale_temporaries(args.model, args.onnx, args.live_dir, args.export_prefix)
     params = load_params()
     check_hosts(params.gluon.workers, params.gluon.hosts)
     if params.gluon.kvstore == "dist_sync":
@@ -52,12 +59,12 @@ def main() -> None:
             "(one process); set gluon.kvstore: dist_sync, or gluon.workers: 1"
         )
     from fmnist.lesson.gluon import GluonSoftmax
-    from fmnist.prepared import load_prepared
+    from fmnist.prepared import TRAINING_SPLITS, load_prepared
     from fmnist.training_stage import TrainingOutputs, run_training
 
-    data = load_prepared(args.prepared_dir)
+    data = load_prepared(args.prepared_dir, TRAINING_SPLITS)
     model = GluonSoftmax.create(params.gluon, params.train)
-    outputs = TrainingOutputs(args.model, args.live_dir, args.export_prefix)
+    outputs = TrainingOutputs(args.model, args.onnx, args.live_dir, args.export_prefix)
     run_training(model, params.train, data, outputs)
 
 

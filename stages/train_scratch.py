@@ -4,7 +4,7 @@ from fmnist.guards.atomic import remove_stale_temporaries
 from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.lesson.scratch import ScratchSoftmax
 from fmnist.params import load_params
-from fmnist.prepared import load_prepared
+from fmnist.prepared import TRAINING_SPLITS, load_prepared
 from fmnist.training_stage import TrainingOutputs, run_training
 
 
@@ -20,17 +20,25 @@ def main() -> None:
         help="output: the trained weights W and b (MXNet's nd.save format)",
     )
     parser.add_argument(
+        "--onnx",
+        required=True,
+        metavar="FILE",
+        help="output: the same weights as ONNX, for any ONNX runtime (checked in onnxruntime "
+        "against the model on the validation set)",
+    )
+    parser.add_argument(
         "--live-dir",
         required=True,
         metavar="DIR",
         help="output: DVCLive's per-epoch train and validation loss and accuracy",
     )
     args = parser.parse_args()
-    remove_stale_temporaries(args.model, args.live_dir)
+    remove_stale_temporaries(args.model, args.onnx, args.live_dir)
     params = load_params()
-    data = load_prepared(args.prepared_dir)
+    data = load_prepared(args.prepared_dir, TRAINING_SPLITS)
     model = ScratchSoftmax.create(params.scratch, params.train)
-    run_training(model, params.train, data, TrainingOutputs(args.model, args.live_dir))
+    outputs = TrainingOutputs(args.model, args.onnx, args.live_dir)
+    run_training(model, params.train, data, outputs)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,18 @@ from fetch_faults import (  # noqa: F401
     OFFLINE,
     failed_mirror_line,
 )
+from fmnist.bench_record import (  # noqa: F401  (docs/speed.md's and others' blocks call them)
+    BENCH_RECORD,
+    GLUON,
+    LOOP_RECORD,
+    SCRATCH,
+    bench_sentence,
+    bench_table,
+    loop_table,
+    profile_table,
+    read_record,
+    run_line,
+)
 from fmnist.figures import run_caption
 from fmnist.params import load_params
 from hosts_faults import HOSTS_FAULTS  # noqa: F401
@@ -237,16 +249,30 @@ def faults_table(*tables: dict) -> None:
         cog.outl(f"| {fault.what} | {shown} | {fault.happens} |")
 
 
+def measured(render, *args, record=BENCH_RECORD) -> None:
+    """What render() makes of a record `make bench` or `make bench-loop` wrote
+    (docs/measured/): the doc says what the record says, and the record where and when."""
+    import cog
+
+    cog.outl(render(read_record(record), *args))
+
+
 MARKERS = "cog[[ ]]cog cog[[end]]"
 DOCS = ["README.md", *sorted(str(path) for path in Path("docs").glob("*.md"))]
 
 
-def main(argv: list[str]) -> int:
-    """cog over README.md and docs/*.md, from the project's root: -r rewrites, --check checks."""
+def run_cog(flags: list[str], docs: list[str] = DOCS) -> int:
+    """cog over docs (paths from the working directory, which reads the records): -r
+    rewrites, --check checks."""
     from cogapp import Cog
 
-    options = ["-I", "tests", "-p", "from docs_outputs import *", "--markers", MARKERS]
-    return Cog().main(["cog", *argv, *options, *DOCS])
+    options = ["-I", str(Path(__file__).parent), "-p", "from docs_outputs import *"]
+    return Cog().main(["cog", *flags, *options, "--markers", MARKERS, *docs])
+
+
+def main(argv: list[str]) -> int:
+    """cog over README.md and docs/*.md, from the project's root."""
+    return run_cog(argv)
 
 
 if __name__ == "__main__":

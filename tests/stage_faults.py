@@ -24,7 +24,8 @@ STOP_FAULTS = {
     "during the commit": Fault(
         "A signal while the outputs are being renamed into place",
         "{stage}: stopped by {signal} after it had written models/scratch.params, "
-        "dvclive/scratch (whole files), but DVC records no run of a stopped stage. " + AGAIN,
+        "models/scratch.onnx, dvclive/scratch (whole files), but DVC records no run of a "
+        "stopped stage. " + AGAIN,
         "The signal waits for the last rename: the outputs are all old or all new.",
         tuple({**SCRATCH, "signal": s} for s in ("SIGINT", "SIGTERM", "SIGHUP")),
         doc_examples=1,
@@ -152,8 +153,8 @@ FILE_FAULTS = {
         "it read-write, or work in a writable copy of the project, and " + RERUN,
         SAME,
         (
-            {**SCRATCH, "file": "models/scratch.params", "mount": "<project>/models"},
-            {"stage": "preprocess", "file": "data/prepared", "mount": "<project>/data"},
+            {**SCRATCH, "file": "models/scratch.params", "mount": "/<project>/models"},
+            {"stage": "preprocess", "file": "data/prepared", "mount": "/<project>/data"},
         ),
     ),
     "permission": Fault(
@@ -163,7 +164,7 @@ FILE_FAULTS = {
         SAME,
         (
             {**SCRATCH, "file": "dvclive/scratch"},
-            {"stage": "evaluate", "file": "models/gluon.params"},
+            {"stage": "evaluate", "file": "models/gluon.onnx"},
         ),
     ),
     "file in the way": Fault(

@@ -54,7 +54,7 @@ def test_a_stage_explains_every_flag_dvc_passes_and_where_its_settings_are(stage
 def test_the_benchmark_explains_every_flag_with_its_default():
     text = run_help("-m", "fmnist.bench")
     documented = option_texts(text)
-    flags = {"--raw-dir", "--epochs", "--rounds", "--tutorial-epochs", "--profile"}
+    flags = {"--raw-dir", "--epochs", "--rounds", "--tutorial-epochs", "--profile", "--record"}
     assert flags <= set(documented), text
     for flag, help_text in documented.items():
         assert re.search(r"\S.*\(default: .+\)$", help_text), f"{flag}: {help_text!r}"
@@ -63,5 +63,5 @@ def test_the_benchmark_explains_every_flag_with_its_default():
 
 def test_the_loop_benchmark_explains_its_flags():
     documented = option_texts(run_help("-m", "fmnist.loop_bench"))
-    assert {"--rounds", "--against"} <= set(documented)
+    assert {"--rounds", "--against", "--record"} <= set(documented)
     assert all(documented.values())

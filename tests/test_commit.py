@@ -14,10 +14,10 @@ import yaml
 
 from conftest import small_project_at
 from fmnist.guards.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
-from fmnist.saved_models import export_paths
+from fmnist.mxnet_files import export_paths
 from stage_faults import STOP_FAULTS
 
-OUTPUTS = ("models/scratch.params", "dvclive/scratch")
+OUTPUTS = ("models/scratch.params", "models/scratch.onnx", "dvclive/scratch")
 PAUSE_S = 1.0  # between the two renames: the window the signal is sent in
 
 
@@ -118,6 +118,7 @@ def test_the_temporaries_of_a_killed_stage_go_when_a_stage_starts(old_and_new):
     process.communicate(timeout=60)
     left = [
         root / "dvclive" / temp_path(Path("scratch"), process.pid),
+        root / "models" / temp_path(Path("scratch.onnx"), process.pid),
         root / "models" / aside_path(Path("scratch.params"), process.pid),
     ]
     assert sorted(root.rglob(TEMP_GLOB)) == sorted(left)

@@ -24,7 +24,7 @@ from fmnist.distributed.ssh import SSH_OPTIONS, Route, remote_command, ssh_argv
 from fmnist.distributed.worker import check_same_data, shard
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.training import train
-from fmnist.model_files import read_gluon
+from fmnist.mxnet_sources import read_model
 from fmnist.params import params_json, parse_params
 from fmnist.prepared import (
     load_prepared,
@@ -40,6 +40,8 @@ STAGE_FLAGS = [
     "prepared",
     "--model",
     "models/gluon.params",
+    "--onnx",
+    "models/gluon.onnx",
     "--export-prefix",
     "models/gluon",
     "--live-dir",
@@ -153,7 +155,7 @@ def test_two_workers_end_identical_and_match_one_process(tmp_path, prepared):
     digests = dict(DIGEST.findall(out))
     assert set(digests) == {"worker 0", "worker 1"}, out
     assert digests["worker 0"] == digests["worker 1"]
-    model = read_gluon(directory / "models/gluon.params")
+    model = read_model(directory / "models/gluon.params", "gluon")
     assert digest_of(model) == digests["worker 0"], "worker 0 wrote other weights than it had"
     data = load_prepared(prepared)
     distributed = float((model.predict_proba(data.val_x).argmax(axis=1) == data.val_y).mean())

@@ -15,7 +15,7 @@ from conftest import PROJECT, REAL_DATA, copy_project
 from fmnist.guards.cpu import pinned
 from test_pipeline import PICTURES
 
-COMPUTED_BY_MXNET_AND_AFTER = ("train_scratch", "train_gluon", "export_onnx", "evaluate", "render")
+COMPUTED_BY_MXNET_AND_AFTER = ("train_scratch", "train_gluon", "evaluate", "render")
 # What a user's shell may hold: unpinned, each of these gave other model bytes (1, 2, 3, 4, 8
 # threads: five md5s; OpenBLAS's Cooperlake, Prescott and an empty kernel name: another
 # scratch.params; MXNet without oneDNN: another gluon.params) or other kernels (SSE41).

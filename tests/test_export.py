@@ -8,10 +8,10 @@ from mxnet import gluon, nd
 from conftest import LOCAL_GLUON, synthetic_split
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.training import train
-from fmnist.model_files import read_gluon
+from fmnist.mxnet_files import export_gluon, export_paths, save_model
+from fmnist.mxnet_sources import read_model
 from fmnist.params import TrainParams
 from fmnist.prepared import Dataset
-from fmnist.saved_models import export_gluon, export_paths, save_model
 
 TRAIN = TrainParams(
     batch_size=32, epochs=2, lr=0.5, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=7
@@ -58,7 +58,7 @@ def test_saved_parameters_give_the_trained_predictions(tmp_path):
     model = GluonSoftmax.create(GLUON, TRAIN)
     train(model, data, TRAIN, on_epoch=lambda stats: None)
     save_model(model, tmp_path / "gluon.params")
-    loaded = read_gluon(tmp_path / "gluon.params")
+    loaded = read_model(tmp_path / "gluon.params", "gluon")
     np.testing.assert_array_equal(
         loaded.predict_proba(data.test_x), model.predict_proba(data.test_x)
     )

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from conftest import AS_ROOT, Mounts, small_project_at
-from fmnist import saved_models
+from fmnist import mxnet_files
 from fmnist.guards.atomic import TEMP_GLOB, staged_outputs
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.scratch import ScratchSoftmax
@@ -119,17 +119,17 @@ def test_a_full_disk_ends_the_stage_with_one_line_and_nothing_recorded(project_o
 
 
 def save_scratch(stage, disk: Path):
-    saved_models.save_model(ScratchSoftmax.create(SCRATCH, TRAIN), stage(disk / "scratch.params"))
+    mxnet_files.save_model(ScratchSoftmax.create(SCRATCH, TRAIN), stage(disk / "scratch.params"))
 
 
 def save_gluon(stage, disk: Path):
-    saved_models.save_model(GluonSoftmax.create(GLUON, TRAIN), stage(disk / "gluon.params"))
+    mxnet_files.save_model(GluonSoftmax.create(GLUON, TRAIN), stage(disk / "gluon.params"))
 
 
 def export_gluon(stage, disk: Path):
     model = GluonSoftmax.create(GLUON, TRAIN)
-    paths = saved_models.export_paths(disk / "gluon")
-    saved_models.export_gluon(model, *(stage(path) for path in paths))
+    paths = mxnet_files.export_paths(disk / "gluon")
+    mxnet_files.export_gluon(model, *(stage(path) for path in paths))
 
 
 # (writer, tmpfs size): MXNet writes 31.5 KB, and on a disk of this size it reports nothing

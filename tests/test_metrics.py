@@ -103,8 +103,10 @@ def histories():
             "train_accuracy": [0.5, acc],
             "val_loss": [0.95, 0.5],
             "val_accuracy": [0.5, 0.6],
+            "onnx_agreement": 1.0,
+            "onnx_max_difference_ppm": ppm,
         }
-        for name, loss, acc in (("scratch", 0.4, 0.8), ("gluon", 0.3, 0.85))
+        for name, loss, acc, ppm in (("scratch", 0.4, 0.8, 2.0), ("gluon", 0.3, 0.85, 0.7))
     }
 
 
@@ -125,6 +127,7 @@ def test_metric_files_put_both_models_side_by_side():
     assert files["train_loss.json"] == {"scratch": 0.4, "gluon": 0.3}
     assert files["train_accuracy.json"] == {"scratch": 0.8, "gluon": 0.85}
     assert files["agreement.json"] == {"agreement": 0.5}
+    assert files["onnx_max_difference_ppm.json"] == {"scratch": 2.0, "gluon": 0.7}
     assert files["macro_f1.json"]["gluon"] == pytest.approx(0.3)  # classes 3-9: no images, F1 0
     per_class = files.pop("per_class_accuracy.json")
     assert list(per_class) == [class_key(label) for label in range(len(CLASS_NAMES))]

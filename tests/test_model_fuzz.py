@@ -1,6 +1,6 @@
 """Model files from elsewhere, hostile and mutated, as the picture fuzz test treats pictures:
 each ends in a prediction or one line, within a time bound. A file is run only if it is one
-this project makes (fmnist.onnx_graph.file_problem, fmnist.saved_models.export_problem), so
+this project makes (fmnist.onnx_files.file_problem, fmnist.mxnet_files.export_problem), so
 a model that would never return, or allocate gigabytes, is refused before it starts."""
 
 import json
@@ -17,9 +17,9 @@ from PIL import Image
 
 from fmnist import FmnistError
 from fmnist.lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
-from fmnist.model_runtimes import MxnetExport, OnnxFile
-from fmnist.onnx_graph import model_bytes
-from fmnist.saved_models import MAX_MODEL_FILE_BYTES
+from fmnist.model_sources import MAX_MODEL_FILE_BYTES
+from fmnist.mxnet_sources import MxnetExport
+from fmnist.onnx_files import OnnxFile, model_bytes
 from test_predict_models import mxnet_export
 
 ONE_PICTURE_S = 20  # predict classifies one picture in ~0.3 s (ONNX), ~1.5 s (MXNet)
@@ -120,13 +120,13 @@ HOSTILE_ONNX = {
     ),
     "another document string": (
         other_doc_string,
-        "not the file export_onnx makes from its weights (another graph name, attribute, opset, "
-        "document string or metadata)",
+        "not the file the training stages make from its weights (another graph name, "
+        "attribute, opset, document string or metadata)",
     ),
     "oversized": (
         lambda: project_onnx() + b"\0" * MAX_MODEL_FILE_BYTES,
-        f"gluon.onnx holds {len(project_onnx()) + MAX_MODEL_FILE_BYTES} bytes, more than any "
-        f"file of this project's models (at most {MAX_MODEL_FILE_BYTES})",
+        f"{len(project_onnx()) + MAX_MODEL_FILE_BYTES} bytes, more than any file of this "
+        f"project's models (at most {MAX_MODEL_FILE_BYTES})",
     ),
 }
 DO = "; use a model this project made (`dvc repro {stage}`)"
@@ -160,7 +160,7 @@ def test_a_hostile_onnx_file_is_refused_before_it_runs(here, name):
     assert took < ONE_PICTURE_S
     assert (result.returncode, result.stdout) == (1, ""), result
     assert result.stderr == (
-        f"predict: error: gluon.onnx: {problem}{DO.format(stage='export_onnx')}\n"
+        f"predict: error: gluon.onnx: {problem}{DO.format(stage='train_gluon')}\n"
     )
 
 
@@ -248,7 +248,7 @@ def test_mutated_onnx_files_predict_or_give_one_line(tmp_path):
     for i in range(MUTANTS):
         path = tmp_path / f"mutant-{i}.onnx"
         path.write_bytes(mutate(seed, rng))
-        outcomes.append(prediction_or_one_line(OnnxFile(path), path))
+        outcomes.append(prediction_or_one_line(OnnxFile(path, "train_gluon"), path))
     # Edits inside the weights keep the file the project's: both outcomes are exercised.
     assert {"ok", "refused"} <= set(outcomes), outcomes
 

@@ -17,11 +17,12 @@ from fmnist.bench import naive_cross_entropy
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.scratch import ScratchSoftmax, cross_entropy, net, sgd, softmax
 from fmnist.lesson.training import EpochStats
-from fmnist.model_files import load_models, predict_all, read_gluon, read_scratch
+from fmnist.mxnet_files import save_model, weights_of
+from fmnist.mxnet_sources import MxnetWeights, read_model
+from fmnist.onnx_files import model_bytes
 from fmnist.params import ScratchParams, TrainParams
 from fmnist.prepared import write_manifest
 from fmnist.results import load_histories
-from fmnist.saved_models import save_model
 from fmnist.training_stage import write_history
 
 TRAIN = TrainParams(
@@ -219,7 +220,7 @@ def test_the_scratch_model_is_written_by_hand(tmp_path):
 def test_scratch_save_and_load(tmp_path):
     model = ScratchSoftmax.create(SCRATCH, TRAIN)
     save_model(model, tmp_path / "m.params")
-    loaded = read_scratch(tmp_path / "m.params")
+    loaded = read_model(tmp_path / "m.params", "scratch")
     x = np.random.RandomState(0).rand(5, 784).astype(np.float32)
     np.testing.assert_array_equal(model.predict_proba(x), loaded.predict_proba(x))
     assert [p.name for p in tmp_path.iterdir()] == ["m.params"]  # no temp file left
@@ -231,15 +232,17 @@ def test_loading_a_wrong_file_says_what_to_do(tmp_path):
     with pytest.raises(
         FmnistError, match=r"rerun the train_scratch stage \(dvc repro -f"
     ) as raised:
-        read_scratch(path)
+        read_model(path, "scratch")
     assert str(raised.value) == (
         f"{path}: not an MXNet parameter file (it ends too early); rerun the train_scratch "
         "stage (dvc repro -f train_scratch)"
     )
     with pytest.raises(FmnistError, match="rerun the train_gluon stage"):
-        read_gluon(path)
-    with pytest.raises(FmnistError, match=r"missing; run the train_gluon stage"):
-        read_gluon(tmp_path / "none.params")
+        read_model(path, "gluon")
+    with pytest.raises(
+        FmnistError, match=r"missing; run the train_gluon stage \(dvc repro train_gluon\)"
+    ):
+        read_model(tmp_path / "none.params", "gluon")
 
 
 def scratch_file(path, W, b=None):
@@ -263,7 +266,7 @@ def test_a_foreign_scratch_file_is_refused_in_one_line(tmp_path, case):
     W, says = FOREIGN[case]
     path = scratch_file(tmp_path / "scratch.params", W)
     with pytest.raises(FmnistError, match=f"^{re.escape(str(path))}: {says}") as raised:
-        read_scratch(path)
+        read_model(path, "scratch")
     assert str(raised.value).endswith(
         "; rerun the train_scratch stage (dvc repro -f train_scratch)"
     )
@@ -277,32 +280,30 @@ def test_a_gluon_file_of_another_dtype_or_with_nan_is_refused(tmp_path):
     with pytest.raises(
         FmnistError, match=r"holds weight \(10, 784\) float64, bias \(10,\) float64"
     ):
-        read_gluon(tmp_path / "f64.params")
+        read_model(tmp_path / "f64.params", "gluon")
     net = nn.Dense(10, in_units=784)
     net.initialize()
     net.bias.set_data(nd.array([np.nan] * 10))
     net.save_parameters(str(tmp_path / "nan.params"))
     with pytest.raises(FmnistError, match="nan.params: bias holds NaN or infinite values"):
-        read_gluon(tmp_path / "nan.params")
+        read_model(tmp_path / "nan.params", "gluon")
 
 
 def test_weights_whose_probabilities_overflow_are_refused_not_scored(tmp_path):
-    """Finite weights near float32's limit overflow the logits: softmax gives NaN. Evaluate
-    refuses such a model (one line), so no metric is ever NaN."""
+    """Finite weights near float32's limit overflow the logits: softmax gives NaN. Such a
+    model is refused (one line), so no metric is ever NaN."""
     huge = scratch_file(tmp_path / "scratch.params", np.full((784, 10), 3e38, np.float32))
-    models = load_models({"scratch": huge})
+    model = MxnetWeights(huge).load()
     x = np.full((3, 784), 0.5, np.float32)
-    assert np.isnan(models["scratch"].predict_proba(x)).all()
-    with pytest.raises(
-        FmnistError,
-        match=r"^the scratch model gives NaN or infinite probabilities for 3 of 3 test images",
-    ):
-        predict_all(models, x)
+    assert np.isnan(model.run(x)).all()
+    with pytest.raises(FmnistError, match=r": gives NaN or infinite values \(weights too large"):
+        model.probabilities(x)
 
 
 @pytest.fixture(scope="module")
 def evaluate_workspace(tmp_path_factory):
-    """What evaluate reads, made in-process: small prepared data, both models, histories."""
+    """What evaluate reads, made in-process: small prepared data, both models as ONNX,
+    histories."""
     root = tmp_path_factory.mktemp("evaluate")
     shutil.copy(PROJECT / "params.yaml", root / "params.yaml")
     (root / "prepared").mkdir()
@@ -313,19 +314,19 @@ def evaluate_workspace(tmp_path_factory):
         np.save(root / f"prepared/{split}_y.npy", y, allow_pickle=False)
     write_manifest(root / "prepared", {})
     history = [EpochStats(1, 2.0, 0.5, 2.0, 0.5, 1.0, 20.0)]
+    check = {"onnx_agreement": 1.0, "onnx_max_difference_ppm": 0.5}
     for name, make in (("scratch", ScratchSoftmax.create), ("gluon", GluonSoftmax.create)):
         save_model(make(SCRATCH if name == "scratch" else GLUON, TRAIN), root / f"{name}.params")
-        write_history(history, root / f"live-{name}")
+        weights = weights_of(root / f"{name}.params", name)
+        (root / f"{name}.onnx").write_bytes(model_bytes(*weights, name))
+        write_history(history, root / f"live-{name}", check)
     return root
 
 
-def run_evaluate(root, scratch_model):
+def run_evaluate(root, scratch_onnx):
     flags = {
         "--prepared-dir": "prepared",
-        "--scratch-model": scratch_model,
-        "--gluon-model": "gluon.params",
-        # Never read in these cases: the models are refused before their ONNX files are run.
-        "--scratch-onnx": "scratch.onnx",
+        "--scratch-onnx": scratch_onnx,
         "--gluon-onnx": "gluon.onnx",
         "--scratch-live": "live-scratch",
         "--gluon-live": "live-gluon",
@@ -338,30 +339,42 @@ def run_evaluate(root, scratch_model):
     return subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120)
 
 
+def test_evaluate_scores_both_onnx_files(evaluate_workspace):
+    result = run_evaluate(evaluate_workspace, "scratch.onnx")
+    assert result.returncode == 0, result.stderr
+    assert "scratch.onnx in onnxruntime gave the same class as MXNet's scratch" in result.stdout
+    shutil.rmtree(evaluate_workspace / "metrics")
+    shutil.rmtree(evaluate_workspace / "predicted_classes")
+    shutil.rmtree(evaluate_workspace / "probabilities")
+
+
 @pytest.mark.parametrize(
     "case, says",
     [
-        ("float16", "holds W (784, 10) float16, b (10,) float32, expected W (784, 10) float32"),
-        ("NaN", "W holds NaN or infinite values"),
-        ("huge", "the scratch model gives NaN or infinite probabilities for 10 of 10 test images"),
+        ("text", "not an ONNX model (Protobuf parsing failed)"),
+        ("huge", "gives NaN or infinite values (weights too large for float32?)"),
     ],
 )
 def test_evaluate_refuses_a_foreign_model_in_one_line_and_writes_nothing(
     evaluate_workspace, case, says
 ):
     root = evaluate_workspace
-    W = np.full((784, 10), 3e38, np.float32) if case == "huge" else FOREIGN[case][0]
-    scratch_file(root / f"{case}.params", W)
-    result = run_evaluate(root, f"{case}.params")
+    huge = (np.full((10, 784), 3e38, np.float32), np.zeros(10, np.float32))
+    content = b"not a model\n" if case == "text" else model_bytes(*huge, "scratch")
+    (root / f"{case}.onnx").write_bytes(content)
+    result = run_evaluate(root, f"{case}.onnx")
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("evaluate: error: "), result.stderr
-    assert says in lines[0] and "rerun the train_scratch stage" in lines[0], lines[0]
+    assert lines == [
+        f"evaluate: error: {case}.onnx: {says}; use a model this project made "
+        "(`dvc repro train_scratch`)"
+    ], result.stderr
     for output in ("metrics", "predicted_classes", "probabilities"):
         assert not (root / output).exists()
 
 
 def test_a_history_holding_nan_is_refused_so_no_metric_is_nan(tmp_path):
-    write_history([EpochStats(1, float("nan"), 0.5, 2.0, 0.5, 1.0, 20.0)], tmp_path / "live")
+    stats = [EpochStats(1, float("nan"), 0.5, 2.0, 0.5, 1.0, 20.0)]
+    write_history(stats, tmp_path / "live", {"onnx_agreement": 1.0, "onnx_max_difference_ppm": 0})
     with pytest.raises(FmnistError, match=r"loss.tsv holds NaN or infinite values\); rerun"):
         load_histories({"scratch": tmp_path / "live"})

@@ -96,8 +96,8 @@ def test_a_pickled_array_in_data_prepared_is_refused_not_run(small_dataset, tmp_
     with pytest.raises(
         FmnistError,
         match=f"^{prepared}/train_y.npy: not a plain .npy array "
-        r"\(Object arrays cannot be loaded when "
-        r"allow_pickle=False\); rerun the preprocess stage",
+        r"\(Array can't be memory-mapped: Python objects in dtype\.\); rerun the preprocess "
+        r"stage",
     ):
         load_prepared(prepared)
     assert not marker.exists()

@@ -1,5 +1,6 @@
-"""The models as ONNX: built by hand from the weights (fmnist.onnx_graph), reproducible to the
-byte, loaded by onnxruntime without a warning, and checked by evaluate against MXNet."""
+"""The models as ONNX: built by hand from the weights (fmnist.onnx_files), reproducible to the
+byte, loaded by onnxruntime without a warning, and checked by the training stages against
+MXNet on the validation set."""
 
 import json
 import os
@@ -14,14 +15,17 @@ import yaml
 
 from conftest import AS_ROOT, PROJECT, small_project_at
 from fmnist import FmnistError
-from fmnist.onnx_graph import (
+from fmnist.mxnet_sources import read_model
+from fmnist.onnx_files import (
     INPUT,
     IR_VERSION,
     OPSET,
     OUTPUT,
-    check_weights,
+    faithfulness,
     model_bytes,
+    probabilities,
     require_faithful,
+    session,
     softmax_regression,
 )
 
@@ -30,7 +34,7 @@ WEIGHT = rng.normal(0, 0.05, (10, 784)).astype(np.float32)
 BIAS = rng.normal(0, 0.1, 10).astype(np.float32)
 
 
-def session(path):
+def plain_session(path):
     import onnxruntime as ort
 
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -48,19 +52,19 @@ def test_the_graph_is_a_linear_layer_and_a_softmax_with_a_dynamic_batch(tmp_path
     path.write_bytes(model_bytes(WEIGHT, BIAS, "test"))
     for batch in (1, 7):
         x = np.random.RandomState(batch).rand(batch, 784).astype(np.float32)
-        (p,) = session(path).run([OUTPUT], {INPUT: x})
+        (p,) = plain_session(path).run([OUTPUT], {INPUT: x})
         logits = x.astype(np.float64) @ WEIGHT.T.astype(np.float64) + BIAS
         expected = np.exp(logits - logits.max(1, keepdims=True))
         expected /= expected.sum(1, keepdims=True)
         assert p.shape == (batch, 10) and p.dtype == np.float32
         np.testing.assert_allclose(p, expected, rtol=0, atol=1e-6)
-    classes = session(path).get_modelmeta().custom_metadata_map["classes"]
+    classes = plain_session(path).get_modelmeta().custom_metadata_map["classes"]
     assert json.loads(classes)[9] == "Ankle boot"
 
 
 def test_the_bytes_depend_on_the_weights_alone():
     code = (
-        "import sys, numpy as np; from fmnist.onnx_graph import model_bytes; "
+        "import sys, numpy as np; from fmnist.onnx_files import model_bytes; "
         "w = np.arange(7840, dtype=np.float32).reshape(10, 784) / 7840; "
         "sys.stdout.buffer.write(model_bytes(w, np.ones(10, np.float32), 'x'))"
     )
@@ -89,15 +93,15 @@ def test_onnxruntime_loads_an_exported_file_without_a_word(tmp_path):
 @pytest.mark.parametrize(
     "weight, bias, expected",
     [
-        (WEIGHT[:, :100], BIAS, r"weights of shapes \(\(10, 100\), \(10,\)\)"),
-        (WEIGHT.astype(np.float64), BIAS, "weights are float64/float32, expected float32"),
-        (np.where(WEIGHT > 0.1, np.nan, WEIGHT), BIAS, "weights hold NaN or infinity"),
-        (WEIGHT, np.full(10, np.inf, np.float32), "weights hold NaN or infinity"),
+        (WEIGHT[:, :100], BIAS, r"holds W \(10, 100\) float32, b \(10,\) float32, expected W"),
+        (WEIGHT.astype(np.float64), BIAS, r"holds W \(10, 784\) float64, b \(10,\) float32"),
+        (np.where(WEIGHT > 0.1, np.nan, WEIGHT), BIAS, "W holds NaN or infinite values"),
+        (WEIGHT, np.full(10, np.inf, np.float32), "b holds NaN or infinite values"),
     ],
 )
 def test_weights_that_are_not_the_models_are_refused(weight, bias, expected):
-    with pytest.raises(FmnistError, match=f"^models/x.params: {expected}"):
-        check_weights(weight, bias, "models/x.params")
+    with pytest.raises(FmnistError, match=f"^the x model: {expected}"):
+        softmax_regression(weight, bias, "x")
 
 
 @pytest.fixture(scope="module")
@@ -120,50 +124,43 @@ def test_evaluate_records_the_check_as_metrics(evaluated_project):
     assert set(difference) == {"scratch", "gluon"}
     assert all(0 <= ppm <= 10 for ppm in difference.values()), difference
     lock = yaml.safe_load((project.root / "dvc.lock").read_text())["stages"]
-    outs = {out["path"] for out in lock["export_onnx"]["outs"]}
-    assert outs == {"models/scratch.onnx", "models/gluon.onnx"}
+    for name in ("scratch", "gluon"):
+        outs = {out["path"] for out in lock[f"train_{name}"]["outs"]}
+        assert f"models/{name}.onnx" in outs
 
 
-def test_a_forced_rerun_of_export_onnx_gives_the_same_bytes(evaluated_project):
+def test_a_forced_rerun_of_a_training_gives_the_same_onnx_bytes(evaluated_project):
     project = evaluated_project
     lock = (project.root / "dvc.lock").read_bytes()
-    rerun = project.dvc("repro", "--force", "--single-item", "export_onnx")
-    assert "Running stage 'export_onnx'" in rerun.stdout
+    rerun = project.dvc("repro", "--force", "--single-item", "train_scratch")
+    assert "Running stage 'train_scratch'" in rerun.stdout
     assert (project.root / "dvc.lock").read_bytes() == lock
 
 
 @AS_ROOT
-def test_a_full_disk_ends_export_onnx_with_one_line_and_no_file(
-    evaluated_project, mounts, tmp_path
-):
-    """Room for one ONNX file of two (32 KB each): the second write fails, and neither is
-    left under its final name or a temporary one."""
+def test_a_full_disk_ends_a_training_with_one_line_and_no_file(evaluated_project, mounts, tmp_path):
+    """Room for the weights (31 KB) but not also their ONNX file (32 KB): the write fails,
+    and no output is left under its final name or a temporary one."""
     disk = tmp_path / "disk"
     disk.mkdir()
     mounts.tmpfs(disk, "40k")
-    models = evaluated_project.root / "models"
     result = subprocess.run(
-        [sys.executable, str(PROJECT / "stages/export_onnx.py")]
-        + ["--scratch-model", str(models / "scratch.params")]
-        + ["--gluon-model", str(models / "gluon.params")]
-        + ["--scratch-onnx", str(disk / "scratch.onnx"), "--gluon-onnx", str(disk / "gluon.onnx")],
+        [sys.executable, str(PROJECT / "stages/train_scratch.py"), "--prepared-dir"]
+        + ["data/prepared", "--model", str(disk / "scratch.params")]
+        + ["--onnx", str(disk / "scratch.onnx"), "--live-dir", str(disk / "live")],
         cwd=evaluated_project.root,
         env=evaluated_project.env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 1 and result.stdout == "", result
+    assert result.returncode == 1, result
     assert re.fullmatch(
-        rf"export_onnx: error: {re.escape(str(disk))}/\w+\.onnx: No space left on device "
+        rf"train_scratch: error: {re.escape(str(disk))}/[\w.]+: No space left on device "
         r"\(the disk is full: .*\); free some space there .*\n",
         result.stderr,
     ), result.stderr
     assert list(disk.iterdir()) == []
-
-
-def evaluate_command() -> list[str]:
-    return yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]["evaluate"]["cmd"].split()
 
 
 @pytest.mark.parametrize(
@@ -173,37 +170,35 @@ def evaluate_command() -> list[str]:
         (lambda w, b: (w[::-1].copy(), b[::-1].copy()), r"0\.\d{4}"),  # classes swapped
     ],
 )
-def test_evaluate_fails_with_one_line_when_an_onnx_file_answers_otherwise(
+def test_an_onnx_file_that_answers_otherwise_fails_the_check_in_one_line(
     evaluated_project, change, agreement
 ):
-    """The file an ONNX runtime would serve, replaced by one of other weights: evaluate
-    stops with one line and writes nothing."""
-    project, root = evaluated_project, evaluated_project.root
-    gluon_onnx = root / "models/gluon.onnx"
-    good = gluon_onnx.read_bytes()
-    proto = onnx.load_from_string(good)
+    """The training stages' check, with an ONNX file of other weights than the model's."""
+    root = evaluated_project.root
+    model = read_model(root / "models/gluon.params", "gluon")
+    proto = onnx.load_from_string((root / "models/gluon.onnx").read_bytes())
     w, b = (onnx.numpy_helper.to_array(t) for t in proto.graph.initializer)
-    metrics_before = {p.name: p.read_bytes() for p in (root / "metrics").iterdir()}
-    try:
-        gluon_onnx.chmod(0o644)  # DVC links outputs read-only from its cache
-        gluon_onnx.unlink()
-        gluon_onnx.write_bytes(model_bytes(*change(w, b), "gluon"))
-        result = project.run(sys.executable, *evaluate_command()[1:], check=False)
-    finally:
-        gluon_onnx.unlink()
-        gluon_onnx.write_bytes(good)
-    assert result.returncode == 1, result.stderr
+    x = np.load(root / "data/prepared/val_x.npy", allow_pickle=False)
+    changed = probabilities(session(model_bytes(*change(w, b), "gluon")), x)
+    check = faithfulness(model.predict_proba(x), changed)
+    with pytest.raises(FmnistError) as raised:
+        require_faithful(check, "models/gluon.onnx", "gluon")
     assert re.fullmatch(
-        r"evaluate: error: models/gluon\.onnx: onnxruntime differs from MXNet's gluon model "
-        rf"\(agreement {agreement}, largest probability difference \d\.\de-0\d, allowed "
-        r"1e-05\); rerun `dvc repro export_onnx`\n",
-        result.stderr,
-    ), result.stderr
-    assert {p.name: p.read_bytes() for p in (root / "metrics").iterdir()} == metrics_before
+        r"models/gluon\.onnx: onnxruntime differs from MXNet's gluon model on the validation "
+        r"set \(largest probability difference \d\.\de-0\d, allowed 1e-05, agreement "
+        rf"{agreement}\); no output was kept",
+        str(raised.value),
+    ), raised.value
+    unchanged = probabilities(session(model_bytes(w, b, "gluon")), x)
+    require_faithful(faithfulness(model.predict_proba(x), unchanged), "models/gluon.onnx", "gluon")
 
 
-def test_a_nan_difference_fails_the_check_rather_than_reaching_a_metrics_file():
-    check = {"onnx_max_difference_ppm.json": {"gluon": float("nan")}}
-    check["onnx_agreement.json"] = {"gluon": 1.0}
+def test_a_tie_may_change_class_within_the_bound_but_nan_fails_the_check():
+    mxnet = np.array([[0.5, 0.5 - 1e-7, 0], [0.9, 0.1, 0]], np.float32)
+    onnx_ = np.array([[0.5 - 1e-7, 0.5, 0], [0.9, 0.1, 0]], np.float32)
+    check = faithfulness(mxnet, onnx_)
+    assert check["onnx_agreement"] == 0.5
+    require_faithful(check, "models/gluon.onnx", "gluon")  # a tie: within the bound
+    check = {"onnx_max_difference_ppm": float("nan"), "onnx_agreement": 1.0}
     with pytest.raises(FmnistError, match="largest probability difference nan"):
-        require_faithful(check, {"gluon": "models/gluon.onnx"})
+        require_faithful(check, "models/gluon.onnx", "gluon")

@@ -150,7 +150,7 @@ def test_no_permission_to_write(project, chmod):
 
 
 def test_no_permission_to_read_an_input(project, chmod):
-    chmod(project.root / "models/gluon.params", 0o000)
+    chmod(project.root / "models/gluon.onnx", 0o000)
     result = run_script(project, "evaluate", prefix=WITHOUT_OVERRIDE)
     assert the_one_line(result, "evaluate") == FILE_FAULTS["permission"].message(1)
 
@@ -161,7 +161,7 @@ def test_no_permission_to_read_an_input(project, chmod):
         ("preprocess", "raw_dir", "missing/train-images-idx3-ubyte.gz"),
         ("train_scratch", "prepared_dir", "missing/train_x.npy"),
         ("train_gluon", "prepared_dir", "missing/train_x.npy"),
-        ("evaluate", "scratch_model", "missing"),
+        ("evaluate", "scratch_onnx", "missing"),
         ("evaluate", "gluon_live", "missing"),
         ("render", "probabilities_dir", "missing/scratch.npy"),
     ],

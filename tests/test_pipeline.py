@@ -13,9 +13,9 @@ STAGES = (
     "preprocess",
     "train_scratch",
     "train_gluon",
-    "export_onnx",
     "evaluate",
     "render",
+    "render_samples",
 )
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PICTURES = (

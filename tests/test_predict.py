@@ -18,7 +18,8 @@ from PIL import Image
 from fmnist import FmnistError
 from fmnist.guards.stage_runner import shown
 from fmnist.lesson.fashion_mnist import CLASS_NAMES
-from fmnist.model_runtimes import MxnetExport, OnnxFile
+from fmnist.mxnet_sources import MxnetExport
+from fmnist.onnx_files import OnnxFile
 from fmnist.pictures import MAX_PIXELS, has_light_background, load_picture, to_model_input
 from fmnist.predict import classify, top_classes_line
 from picture_faults import PICTURE_FAULTS
@@ -59,7 +60,7 @@ def test_test_image_gets_evaluates_probabilities_also_as_a_photo(reproduced_proj
 
     export = root / "models" / "gluon-export"
     for source in (
-        OnnxFile(root / "models/gluon.onnx"),
+        OnnxFile(root / "models/gluon.onnx", "train_gluon"),
         MxnetExport(export / "gluon-symbol.json", export / "gluon-0000.params"),
     ):
         probabilities = classify([png], source)
@@ -111,7 +112,7 @@ def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content, example):
 @pytest.mark.parametrize(
     "runtime, model, stage",
     [
-        ("onnx", "models/gluon.onnx", "export_onnx"),
+        ("onnx", "models/gluon.onnx", "train_gluon"),
         ("mxnet", "models/gluon-export/gluon-symbol.json", "train_gluon"),
     ],
 )
@@ -128,8 +129,8 @@ def test_a_missing_model_gets_the_same_line_on_both_runtimes(tmp_path, runtime, 
         result = predict(picture, "--runtime", runtime, cwd=cwd)
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr == (
-            f"predict: error: {prefix}{model}: missing; make the exported model with "
-            f"`dvc repro {stage}` or fetch it with `dvc pull`\n"
+            f"predict: error: {prefix}{model}: missing; run the {stage} stage "
+            f"(dvc repro {stage}) or fetch it (dvc pull)\n"
         )
 
 

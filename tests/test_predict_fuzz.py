@@ -21,7 +21,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from fmnist import FmnistError
 from fmnist.lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
-from fmnist.onnx_graph import model_bytes
+from fmnist.onnx_files import model_bytes
 from fmnist.pictures import MAX_SCANS, load_picture
 from test_jpeg_scans import with_scans
 from test_predict import LINE, png_bytes

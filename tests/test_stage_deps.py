@@ -81,6 +81,13 @@ def listed_sources(deps: list) -> set[Path]:
 STAGES = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
 
+def test_dvc_lock_records_exactly_the_stages_of_dvc_yaml():
+    """DVC keeps the entry of a stage removed from dvc.yaml: its outputs' md5s would then
+    still be checked (make pull) and fetched. The committed lock must not hold one."""
+    lock = yaml.safe_load((PROJECT / "dvc.lock").read_text())["stages"]
+    assert sorted(lock) == sorted(STAGES)
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_deps_list_exactly_the_modules_the_stage_runs(stage):
     spec = STAGES[stage]
@@ -94,10 +101,11 @@ def test_deps_list_exactly_the_modules_the_stage_runs(stage):
 
 
 def test_closure_follows_lazy_imports_and_processes():
+    scratch = import_closure(PROJECT / "stages/train_scratch.py")
+    assert SRC / "fmnist/mxnet_files.py" in scratch  # through fmnist.training_stage
     evaluate = import_closure(PROJECT / "stages/evaluate.py")
-    assert SRC / "fmnist/lesson/gluon.py" in evaluate  # imported inside load_models
-    render = import_closure(PROJECT / "stages/render.py")
-    assert SRC / "fmnist/lesson/gluon.py" not in render
+    assert SRC / "fmnist/onnx_files.py" in evaluate
+    assert SRC / "fmnist/lesson/gluon.py" not in evaluate  # ONNX only: no model code
     gluon = import_closure(PROJECT / "stages/train_gluon.py")
     assert SRC / "fmnist/distributed/worker.py" in gluon  # run by the launcher with -m
 
@@ -118,5 +126,12 @@ def test_a_change_to_a_module_makes_exactly_its_importers_stale(reproduced_proje
         for stage, spec in STAGES.items()
         if SRC / "fmnist/prepared.py" in import_closure(PROJECT / spec["cmd"].split()[1])
     }
-    assert importers == {"preprocess", "train_scratch", "train_gluon", "evaluate", "render"}
+    assert importers == {
+        "preprocess",
+        "train_scratch",
+        "train_gluon",
+        "evaluate",
+        "render",
+        "render_samples",
+    }
     assert stale_stages(project) == importers

@@ -55,7 +55,7 @@ def test_the_stage_refuses_too_many_workers_before_any_process_starts(tmp_path):
     params["train"]["batch_size"] = 2 * workers
     params["gluon"].update(kvstore="dist_sync", workers=workers)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    outputs = ["--model", "m", "--export-prefix", "e/g", "--live-dir", "live"]
+    outputs = ["--model", "m", "--onnx", "o", "--export-prefix", "e/g", "--live-dir", "live"]
     result = subprocess.run(
         [sys.executable, PROJECT / "stages/train_gluon.py", "--prepared-dir", "nowhere", *outputs],
         cwd=tmp_path,

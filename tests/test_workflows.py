@@ -12,7 +12,7 @@ import yaml
 from fmnist.results import HEADLINE
 from test_pipeline import STAGES
 
-RETRAINED = ("train_scratch", "train_gluon", "export_onnx", "evaluate", "render")
+RETRAINED = ("train_scratch", "train_gluon", "evaluate", "render")
 PER_CLASS = "metrics/per_class_accuracy.json"
 
 

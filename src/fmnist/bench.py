@@ -7,7 +7,9 @@
   the near-hardware bound on this machine;
 - the Gluon loop with MXNet's OpenMP team at 1 thread (what every stage pins) and at more.
 Prints a table of per-epoch medians; the last line is the summary: each model's speed-up on
-the tutorial's loop, and the scratch epoch against the Gluon one.
+the tutorial's loop, and the scratch epoch against the Gluon one. Writes every epoch's time,
+with the command, the commit, the time and the machine, to a record (--record) that
+docs/speed.md shows (fmnist.bench_record).
 """
 
 import argparse
@@ -26,6 +28,21 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon, nd
 
+from .bench_record import (
+    BENCH_RECORD,
+    GLUON,
+    NUMPY,
+    PROFILED,
+    SCRATCH,
+    TUTORIAL,
+    BenchRecord,
+    ProfileRow,
+    Stopwatch,
+    bench_summary,
+    git_commit,
+    record_destination,
+    write_record,
+)
 from .guards.stage_runner import positive_int
 from .lesson.fashion_mnist import IMAGE_SIDE, NUM_CLASSES, NUM_FEATURES
 from .lesson.gluon import GluonSoftmax
@@ -125,7 +142,7 @@ def time_pipeline(model, data: Dataset, train_params) -> list[float]:
     return [stats.seconds for stats in train(model, data, train_params, on_epoch=lambda s: None)]
 
 
-def profile_pipeline(model, data: Dataset, train_params, top: int = 8) -> str:
+def profile_pipeline(model, data: Dataset, train_params, top: int = 8) -> list[ProfileRow]:
     """mx.profiler's busiest operators (the engine's worker thread) and C API calls (the
     Python thread) over the second epoch of a run (and its validation pass)."""
 
@@ -140,14 +157,21 @@ def profile_pipeline(model, data: Dataset, train_params, top: int = 8) -> str:
         train(model, data, dataclasses.replace(train_params, epochs=2), start_after_first_epoch)
         mx.profiler.set_state("stop")
         stats = json.loads(mx.profiler.dumps(reset=True, format="json"))["Time"]
-    lines = []
-    for section in ("operator", "MXNET_C_API"):
+    rows = []
+    for section in PROFILED:
         busiest = sorted(stats[section].items(), key=lambda item: -item[1]["Total"])[:top]
-        lines += [
-            f"  {section:<12}{name[:60]:<62}{row['Count']:>7}{row['Total']:>10.1f} ms"
+        rows += [
+            ProfileRow(section=section, name=name, calls=row["Count"], total_ms=row["Total"])
             for name, row in busiest
         ]
-    return "\n".join(lines)
+    return rows
+
+
+def profile_lines(rows: list[ProfileRow]) -> str:
+    return "\n".join(
+        f"  {row.section:<12}{row.name[:60]:<62}{row.calls:>7}{row.total_ms:>10.1f} ms"
+        for row in rows
+    )
 
 
 def default_raw_dir() -> Path:
@@ -170,27 +194,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
 
-def report(timings: dict, n: int) -> None:
+def report(record: BenchRecord) -> None:
     """One row per loop; "first" is its first epoch measured (warm-up included)."""
     print(f"{'loop':<44}{'median s/epoch':>15}{'first':>8}{'epochs':>8}{'samples/s':>11}")
-    for name, seconds in timings.items():
+    for name, seconds in record.epochs.items():
         median = statistics.median(seconds)
-        print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}{n / median:>11,.0f}")
-    tutorial, scratch, gluon_model, bound = (
-        statistics.median(timings[k]) for k in (TUTORIAL, SCRATCH, GLUON, NUMPY)
-    )
-    print(
-        f"speedup_vs_tutorial={tutorial / gluon_model:.1f} "
-        f"scratch_speedup_vs_tutorial={tutorial / scratch:.1f} "
-        f"scratch_to_gluon={scratch / gluon_model:.2f} "
-        f"ratio_to_numpy_bound={gluon_model / bound:.2f} peak_rss_mb={peak_rss_mb():.0f}"
-    )
+        rate = record.samples / median
+        print(f"{name:<44}{median:>15.3f}{seconds[0]:>8.3f}{len(seconds):>8}{rate:>11,.0f}")
+    print(bench_summary(record))
 
 
-TUTORIAL = "tutorial (per-item transform, DataLoader)"
-NUMPY = "numpy forward+gradient bound"
-GLUON = "pipeline, gluon (hybridized)"
-SCRATCH = "pipeline, scratch"
 PIPELINES = {
     SCRATCH: lambda params, train_params: ScratchSoftmax.create(params.scratch, train_params),
     GLUON: lambda params, train_params: GluonSoftmax.create(params.gluon, train_params),
@@ -283,13 +296,21 @@ def parse_args():
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="also print mx.profiler's view of one epoch of each model",
+        help="also print (and record) mx.profiler's view of one epoch of each model",
+    )
+    parser.add_argument(
+        "--record",
+        type=record_destination,
+        default=BENCH_RECORD,
+        metavar="FILE",
+        help="where to write what was measured, with the machine and the time (JSON)",
     )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    watch, commit = Stopwatch(), git_commit()
     params = load_params()
     train_params = dataclasses.replace(params.train, epochs=args.epochs)
     data = load_real_data(args.raw_dir)
@@ -305,11 +326,22 @@ def main() -> None:
             timings[threads_row(threads)] += time_with_threads(threads, args.raw_dir, args.epochs)
     # Last: its millions of short-lived NDArrays slowed the fast loops run after it.
     timings[TUTORIAL] = time_tutorial(args.raw_dir, args.tutorial_epochs, params.train.lr)
+    profile = {}
     if args.profile:
         for name, create in PIPELINES.items():
+            profile[name] = profile_pipeline(create(params, train_params), data, train_params)
             print(f"{name}, mx.profiler over one epoch:")
-            print(profile_pipeline(create(params, train_params), data, train_params))
-    report(timings, len(data.train_y))
+            print(profile_lines(profile[name]))
+    record = BenchRecord(
+        **watch.fields(["python", "-m", "fmnist.bench", *sys.argv[1:]], commit),
+        samples=len(data.train_y),
+        epochs=timings,
+        peak_rss_mb=peak_rss_mb(),
+        profile=profile,
+    )
+    report(record)
+    write_record(args.record, record)
+    print(f"Recorded in {args.record}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ takes, each stage's command alone (as DVC runs it), and DVC's own share (the res
 Each tree is a clone in a temporary directory, run once in full first (not timed), then
 timed in turns, round after round, so that both see the same machine load. With
 `--against REV` the same loop runs on that revision beside this one, and the last line is
-the ratio of the two medians.
+the ratio of the two medians. What was timed, with the commits, the time and the machine,
+goes to a record (--record) that docs/speed.md shows (fmnist.bench_record).
 """
 
 import argparse
@@ -20,6 +21,15 @@ from pathlib import Path
 
 import yaml
 
+from .bench_record import (
+    LOOP_RECORD,
+    LoopRecord,
+    Stopwatch,
+    TreeTimes,
+    git_commit,
+    record_destination,
+    write_record,
+)
 from .guards.stage_runner import positive_int
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -103,11 +113,25 @@ def parse_args():
     parser.add_argument(
         "--against", metavar="REV", help="also time this git revision, in turns with HEAD"
     )
+    parser.add_argument(
+        "--record",
+        type=record_destination,
+        default=LOOP_RECORD,
+        metavar="FILE",
+        help=f"where to write the timings, with the machine and the time (default: {LOOP_RECORD})",
+    )
     return parser.parse_args()
+
+
+def times(tree: Tree) -> TreeTimes:
+    return TreeTimes(
+        name=tree.name, commit=git_commit(tree.root), repro_s=tree.repro_s, stage_s=tree.stage_s
+    )
 
 
 def main() -> None:
     args = parse_args()
+    watch = Stopwatch()
     with tempfile.TemporaryDirectory(prefix="fmnist-loop-") as tmp:
         revisions = {"HEAD": "HEAD"} | ({args.against: args.against} if args.against else {})
         trees = [
@@ -120,8 +144,12 @@ def main() -> None:
             for tree in trees:
                 tree.round(LR_VALUES[(i + 1) % 2])
         totals = [report(tree) for tree in trees]
+        timed = [times(tree) for tree in trees]
     if len(totals) == 2:
         print(f"ratio HEAD/{args.against} = {totals[0] / totals[1]:.2f}")
+    command = ["python", "-m", "fmnist.loop_bench", *sys.argv[1:]]
+    write_record(args.record, LoopRecord(**watch.fields(command, timed[0].commit), trees=timed))
+    print(f"Recorded in {args.record}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import numpy as np
 from . import FmnistError
 from .guards.stage_runner import run_stage, shown
 from .lesson.fashion_mnist import CLASS_NAMES
-from .model_runtimes import MxnetExport, MxnetWeights, OnnxFile
+from .mxnet_sources import MxnetExport, MxnetWeights
+from .onnx_files import OnnxFile
 from .pictures import load_picture
 
 ONNX_FILE = "models/{model}.onnx"
@@ -52,7 +53,9 @@ def model_source(model="gluon", runtime="onnx", onnx=None, symbol=None, params=N
     weights. A file given overrides the default one, which is found from any directory
     inside the project."""
     if runtime == "onnx":
-        return OnnxFile(onnx or default_file(ONNX_FILE.format(model=model), "--onnx FILE"))
+        return OnnxFile(
+            onnx or default_file(ONNX_FILE.format(model=model), "--onnx FILE"), f"train_{model}"
+        )
     if model == "scratch":
         return MxnetWeights(params or default_file(SCRATCH_PARAMS, "--params FILE"))
     files = "--symbol FILE --params FILE"

@@ -29,9 +29,20 @@ MODELS = ("scratch", "gluon")
 HISTORY_SERIES = ("loss", "train_accuracy", "val_loss", "val_accuracy")
 
 
+# What the training stage checked of its ONNX file (fmnist.onnx_files.faithfulness), in the
+# DVCLive summary: evaluate reports it, one metrics file each.
+ONNX_CHECK = ("onnx_agreement", "onnx_max_difference_ppm")
+
+
 def read_history(live_dir) -> dict:
-    """The per-epoch series DVCLive wrote, as {"epoch": [...], "loss": [...], ...}."""
-    series = {}
+    """The per-epoch series DVCLive wrote, as {"epoch": [...], "loss": [...], ...}, and
+    the ONNX check's numbers from its summary."""
+    path = f"{live_dir}/metrics.json"
+    with open(path) as f:
+        summary = json.load(f)
+    series = {key: summary.get(key) if isinstance(summary, dict) else None for key in ONNX_CHECK}
+    if not all(isinstance(v, int | float) and np.isfinite(v) for v in series.values()):
+        raise ValueError(f"{path} holds no finite {' and '.join(ONNX_CHECK)}")
     for name in HISTORY_SERIES:
         path = f"{live_dir}/plots/metrics/{name}.tsv"
         with open(path) as f:
@@ -107,7 +118,8 @@ def metric_files(actual: np.ndarray, probas: dict, histories: dict, validation: 
     metric, {class: {model: value}} in per_class_accuracy.json, and agreement.json.
 
     actual and probas are the test set's; validation is (its labels, {model: probabilities}).
-    train_accuracy and train_loss are the last epoch's, from the training history."""
+    train_accuracy and train_loss are the last epoch's, from the training history, and the
+    ONNX check's numbers are the training stage's (on the validation set)."""
     per_model = {}
     val_actual, val_probas = validation
     for name, proba in probas.items():
@@ -123,7 +135,9 @@ def metric_files(actual: np.ndarray, probas: dict, histories: dict, validation: 
     for name, history in histories.items():
         per_model[name]["train_accuracy"] = history["train_accuracy"][-1]
         per_model[name]["train_loss"] = history["loss"][-1]
-    files = {f"{key}.json": {name: m[key] for name, m in per_model.items()} for key in HEADLINE}
+        per_model[name].update({key: history[key] for key in ONNX_CHECK})
+    keys = (*HEADLINE, *ONNX_CHECK)
+    files = {f"{key}.json": {name: m[key] for name, m in per_model.items()} for key in keys}
     files["per_class_accuracy.json"] = {
         class_key(label): {name: m["per_class_accuracy"][label] for name, m in per_model.items()}
         for label in range(NUM_CLASSES)
@@ -131,23 +145,6 @@ def metric_files(actual: np.ndarray, probas: dict, histories: dict, validation: 
     predicted = [probas[name].argmax(axis=1) for name in MODELS]
     files["agreement.json"] = {"agreement": agreement(*predicted)}
     return files
-
-
-def onnx_check_files(probas: dict, onnx_probas: dict) -> dict:
-    """Each model's ONNX file, run by onnxruntime, against MXNet's own probabilities on the
-    test set: the share of images given the same class, and the largest absolute difference
-    of a probability, in millionths (ppm): `dvc metrics show` rounds to 5 decimals, which
-    would show 1e-6 as 0.0. One file each, a column per model, as the metrics above."""
-    return {
-        "onnx_max_difference_ppm.json": {
-            name: round(float(np.abs(onnx_probas[name] - probas[name]).max()) * 1e6, 4)
-            for name in probas
-        },
-        "onnx_agreement.json": {
-            name: agreement(onnx_probas[name].argmax(axis=1), probas[name].argmax(axis=1))
-            for name in probas
-        },
-    }
 
 
 def write_metric_files(files: dict, metrics_dir) -> None:

@@ -1,7 +1,8 @@
 """The body of both training stages, and of a dist_sync worker: train with the lesson's
-loop, then write the model and its history (a DVCLive directory: metrics.json + per-epoch
-.tsv series). The lesson's own errors become one-line FmnistErrors here, with what to
-change in params.yaml.
+loop, then write the model, the same weights as ONNX (checked in onnxruntime against the
+model on the validation set, while both are in memory), and the history (a DVCLive
+directory: metrics.json + per-epoch .tsv series). The lesson's own errors become one-line
+FmnistErrors here, with what to change in params.yaml.
 
 Wall times are printed on every epoch line but written to no output: a tracked file that
 held them would change on every run, and `make bench` is where speed is measured.
@@ -16,12 +17,14 @@ from dvclive import Live
 from . import FmnistError
 from .guards.atomic import staged_outputs
 from .lesson.training import BatchTooLargeError, DivergenceError, check_batch_size, train
-from .saved_models import export_gluon, export_paths, save_model
+from .mxnet_files import export_gluon, export_paths, model_name, save_model, weights_of
+from .onnx_files import faithfulness, model_bytes, probabilities, require_faithful, session
 
 
 @dataclass(frozen=True)
 class TrainingOutputs:
     model: str  # the model file
+    onnx: str  # the same model as ONNX
     live_dir: str  # the DVCLive history
     export_prefix: str | None = None  # the Gluon model's export, if any
 
@@ -55,7 +58,7 @@ def run_training(model, train_params, data, outputs: TrainingOutputs | None, ech
     # Outputs are written only after training finished: a diverged or interrupted run
     # leaves nothing behind.
     if outputs is not None:
-        write_outputs(model, history, outputs)
+        write_outputs(model, history, outputs, data.val_x)
     return history
 
 
@@ -67,19 +70,27 @@ def no_echo(stats) -> None:
     pass
 
 
-def write_outputs(model, history, outputs: TrainingOutputs) -> None:
+def write_outputs(model, history, outputs: TrainingOutputs, val_x) -> None:
     """All or nothing: the outputs are renamed into place together at the end, so an
     interrupted stage never leaves a model without its history (DVC would otherwise keep
-    the model of a run that did not finish)."""
+    the model of a run that did not finish), nor an ONNX file that answers otherwise."""
+    name = model_name(model)
     with staged_outputs() as stage:
-        save_model(model, stage(outputs.model))
-        write_history(history, stage(outputs.live_dir))
+        saved = stage(outputs.model)
+        save_model(model, saved)
+        onnx_file = model_bytes(*weights_of(saved, name), name)
+        onnx_proba = probabilities(session(onnx_file), val_x)
+        check = faithfulness(model.predict_proba(val_x), onnx_proba)
+        require_faithful(check, outputs.onnx, name)
+        stage(outputs.onnx).write_bytes(onnx_file)
+        write_history(history, stage(outputs.live_dir), check)
         if outputs.export_prefix is not None:
             export_gluon(model, *(stage(path) for path in export_paths(outputs.export_prefix)))
 
 
-def write_history(history, live_dir) -> None:
-    """Into live_dir as given; the caller stages it (fmnist.guards.atomic)."""
+def write_history(history, live_dir, onnx_check: dict) -> None:
+    """Into live_dir as given; the caller stages it (fmnist.guards.atomic). The ONNX
+    check's two numbers go into the summary (metrics.json), for evaluate to report."""
     live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=None)
     for stats in history:
         live.step = stats.epoch
@@ -88,4 +99,5 @@ def write_history(history, live_dir) -> None:
         live.log_metric("val_loss", stats.val_loss)
         live.log_metric("val_accuracy", stats.val_accuracy)
         live.next_step()
+    live.summary.update(onnx_check)
     live.end()

@@ -43,7 +43,7 @@ def main() -> None:
     commands.add_parser("scheduler", help="ps-lite's scheduler (one per job)")
     commands.add_parser("server", help="a ps-lite server: sums the workers' gradients")
     worker = commands.add_parser("worker", help="train on one shard")
-    for flag in ("--prepared-dir", "--model", "--export-prefix", "--live-dir"):
+    for flag in ("--prepared-dir", "--model", "--onnx", "--export-prefix", "--live-dir"):
         worker.add_argument(flag, required=True)
     worker.add_argument(
         "--index",
@@ -73,6 +73,7 @@ def main() -> None:
         args.data_digest,
         args.prepared_dir,
         args.model,
+        args.onnx,
         args.export_prefix,
         args.live_dir,
     )

@@ -16,7 +16,13 @@ from mxnet import nd
 
 from ..lesson.gluon import GluonSoftmax
 from ..params import Params
-from ..prepared import Dataset, arrays_unlike_manifest, load_prepared, prepared_digest
+from ..prepared import (
+    TRAINING_SPLITS,
+    Dataset,
+    arrays_unlike_manifest,
+    load_prepared,
+    prepared_digest,
+)
 from ..training_stage import TrainingOutputs, check_batch_fits, run_training
 from . import DistributedError, per_worker_batch_size
 
@@ -119,7 +125,14 @@ def check_same_data(prepared_dir, launchers_digest: str) -> None:
 
 
 def run_worker(
-    index: int, params: Params, data_digest: str, prepared_dir, model_path, export_prefix, live_dir
+    index: int,
+    params: Params,
+    data_digest: str,
+    prepared_dir,
+    model_path,
+    onnx_path,
+    export_prefix,
+    live_dir,
 ):
     """index: this worker's place in the job (0..N-1), given by the launcher. It picks the
     shard (not ps-lite's rank, which the scheduler hands out in no fixed order), so the
@@ -133,7 +146,7 @@ def run_worker(
     train_params = dataclasses.replace(
         params.train, batch_size=per_worker_batch_size(params.train.batch_size, workers)
     )
-    data = load_prepared(prepared_dir)
+    data = load_prepared(prepared_dir, TRAINING_SPLITS)
     # The global batch against the whole set: training would only see this worker's parts.
     check_batch_fits(params.train, len(data.train_y))
     data = shard(data, index, workers)
@@ -150,6 +163,6 @@ def run_worker(
     # All workers end with the same weights; worker 0 prints the epochs and writes the
     # outputs, as the stage does (loss and train accuracy in its history are over its shard).
     writer = index == 0
-    outputs = TrainingOutputs(model_path, live_dir, export_prefix) if writer else None
+    outputs = TrainingOutputs(model_path, onnx_path, live_dir, export_prefix) if writer else None
     run_training(model, train_params, data, outputs, echo=writer)
     print(f"final weights sha256 {weights_digest(model.net)}", flush=True)

@@ -7,7 +7,7 @@ A model has
 - `step(lr, batch_size)`: one SGD update from the recorded gradients.
 - `forward(x) -> logits` and `predict_proba(x)`.
 Everything else about training (epochs, batches, timing, divergence) is
-fmnist.lesson.training; model files are the pipeline's (fmnist.saved_models, fmnist.model_files).
+fmnist.lesson.training; model files are the pipeline's (fmnist.mxnet_files, fmnist.onnx_files).
 """
 
 import mxnet as mx

@@ -1,14 +1,14 @@
-"""The trained models' files: how the training stages write them, and what they must hold,
-checked after writing (before the file counts) and before any use (fmnist.model_files).
+"""MXNet's model files: how the training stages write them (nd.save, save_parameters,
+HybridBlock.export), and what they must hold, checked after writing (before the file counts)
+and before any use (fmnist.mxnet_sources).
 
-A model file from elsewhere is untrusted: its arrays must have the names and shapes of this
-project's models, dtype float32 and finite values, or the stage that would use it says so in
-one line. Nothing here imports the lesson's model classes (a model is told apart by its
-arrays), so neither training stage depends on the other model's code. MXNet is imported
-inside the functions: loading it takes over a second, and a stage's --help does not need it."""
+A model file from elsewhere is untrusted: its layout is checked before MXNet reads it, then
+its arrays as every model's weights are (fmnist.model_sources.weights_problem). Nothing here
+imports the lesson's model classes (a model is told apart by its arrays), so neither training
+stage depends on the other model's code. MXNet is imported inside the functions: loading it
+takes over a second, and a stage's --help does not need it."""
 
 import math
-import os
 import struct
 
 import numpy as np
@@ -17,6 +17,7 @@ from . import FmnistError
 from .guards.atomic import write_checked
 from .guards.stage_runner import shown
 from .lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
+from .model_sources import read_model_file, weights_problem
 
 # The arrays of each model's file, as nd.save and Gluon's save_parameters name them.
 EXPECTED = {
@@ -24,9 +25,6 @@ EXPECTED = {
     "gluon": {"weight": (NUM_CLASSES, NUM_FEATURES), "bias": (NUM_CLASSES,)},
 }
 EXPORT_SUFFIXES = ("-symbol.json", "-0000.params")  # what HybridBlock.export writes, epoch 0
-# This project's model files are 31-32 KB (the export's graph 1 KB); a larger one is not one
-# of them, and is refused before a loader reads it into memory.
-MAX_MODEL_FILE_BYTES = 1 << 20
 # The export's graph, HybridBlock.export of the Gluon model: data -> FullyConnected.
 EXPORT_OPS = ["null", "null", "null", "FullyConnected"]
 EXPORT_LAYER = {"flatten": "True", "no_bias": "False", "num_hidden": str(NUM_CLASSES)}
@@ -73,68 +71,53 @@ def layout_problem(data: bytes) -> str | None:
     return None if names == count and at == len(data) else "its names do not match its arrays"
 
 
-def require_file(path, name: str) -> None:
-    """MXNet says "not a parameter file" of any path it cannot open: name a missing model
-    as missing, and the stage that makes it."""
-    try:
-        with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            data = file.read(MAX_MODEL_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise FmnistError(
-            f"{path}: missing; run the train_{name} stage (dvc repro train_{name})"
-        ) from None
-    if max(size, len(data)) > MAX_MODEL_FILE_BYTES:
-        raise FmnistError(
-            f"{path}: {size} bytes, more than this project's model files (at most "
-            f"{MAX_MODEL_FILE_BYTES}); {rerun(name)}"
-        )
-    if why := layout_problem(data):
-        raise FmnistError(f"{path}: not an MXNet parameter file ({why}); {rerun(name)}")
-
-
-def describe(arrays: dict) -> str:
-    return ", ".join(f"{k} {tuple(v.shape)} {np.dtype(v.dtype).name}" for k, v in arrays.items())
-
-
 def read_arrays(path, name: str) -> dict:
-    """The NDArrays of the `name` model's file, checked completely: names and shapes, dtype
-    float32 (MXNet fails with a traceback on another), finite values (NaN weights give NaN
-    probabilities, and a NaN log-loss)."""
+    """The NDArrays of the `name` model's file, checked completely (layout, then weights),
+    loaded from the very bytes checked."""
     from mxnet import nd
 
-    require_file(path, name)
+    data = read_model_file(path, f"train_{name}")
+    if why := layout_problem(data):
+        raise FmnistError(f"{path}: not an MXNet parameter file ({why}); {rerun(name)}")
     try:
-        arrays = nd.load(str(path))
+        arrays = nd.load_frombuffer(data)
     except Exception as exc:  # MXNetError, whose last line (after a C++ traceback) says why
         why = str(exc).strip().splitlines()[-1]
         raise FmnistError(f"{path}: not an MXNet parameter file ({why}); {rerun(name)}") from None
-    expected = EXPECTED[name]
-    wanted = ", ".join(f"{k} {shape} float32" for k, shape in expected.items())
-    if (
-        not isinstance(arrays, dict)
-        or {k: v.shape for k, v in arrays.items()} != expected
-        or any(v.dtype != np.float32 for v in arrays.values())
-    ):
-        found = describe(arrays) if isinstance(arrays, dict) else "arrays without names"
-        raise FmnistError(f"{path}: holds {found}, expected {wanted}; {rerun(name)}")
-    for key, array in arrays.items():
-        if not np.isfinite(array.asnumpy()).all():
-            raise FmnistError(f"{path}: {key} holds NaN or infinite values; {rerun(name)}")
+    if not isinstance(arrays, dict):
+        raise FmnistError(f"{path}: holds arrays without names; {rerun(name)}")
+    if why := weights_problem({k: v.asnumpy() for k, v in arrays.items()}, EXPECTED[name]):
+        raise FmnistError(f"{path}: {why}; {rerun(name)}")
     return arrays
 
 
+def model_name(model) -> str:
+    """ "scratch" or "gluon": the lesson's two models, told apart by their parameters."""
+    return "scratch" if hasattr(model, "W") else "gluon"
+
+
 def save_model(model, path) -> None:
-    """Into path as given (the caller stages it), then read back and checked as evaluate
-    will check it. The scratch model's W and b with nd.save, the Gluon model's net with
-    Gluon's own save_parameters."""
+    """Into path as given (the caller stages it), then read back and checked completely.
+    The scratch model's W and b with nd.save, the Gluon model's net with Gluon's own
+    save_parameters."""
     from mxnet import nd
 
-    if hasattr(model, "W"):
-        name, write = "scratch", lambda: nd.save(str(path), {"W": model.W, "b": model.b})
-    else:
-        name, write = "gluon", lambda: model.net.save_parameters(str(path))
-    write_checked(write, {path: lambda p: read_arrays(p, name)})
+    name = model_name(model)
+    writers = {
+        "scratch": lambda: nd.save(str(path), {"W": model.W, "b": model.b}),
+        "gluon": lambda: model.net.save_parameters(str(path)),
+    }
+    write_checked(writers[name], {path: lambda p: read_arrays(p, name)})
+
+
+def weights_of(path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The `name` model's file, checked completely, as W (10, 784) and b (10,) in numpy
+    float32: the layout of a dense layer (and of ONNX's Gemm). The scratch model keeps the
+    tutorial's W (784, 10): transposed here."""
+    arrays = {key: array.asnumpy() for key, array in read_arrays(path, name).items()}
+    if name == "scratch":
+        return np.ascontiguousarray(arrays["W"].T), arrays["b"]
+    return arrays["weight"], arrays["bias"]
 
 
 def export_paths(prefix) -> tuple[str, str]:
