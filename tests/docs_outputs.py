@@ -32,6 +32,18 @@ import numpy as np
 from PIL import Image
 
 from conftest import REAL_DATA, Project, copy_project
+
+# The tables the cog blocks of docs/failure-modes.md name.
+from data_faults import PREPARED_FAULTS, RAW_FAULTS  # noqa: F401
+from fetch_faults import (  # noqa: F401
+    DVC_SAYS,
+    EVERY_MIRROR_FAILS,
+    FAILED_MIRRORS,
+    FETCH_FAULTS,
+    MIRRORS_FAULTS,
+    OFFLINE,
+    failed_mirror_line,
+)
 from fmnist.bench_record import (  # noqa: F401  (docs/speed.md's and others' blocks call them)
     BENCH_RECORD,
     GLUON,
@@ -46,7 +58,11 @@ from fmnist.bench_record import (  # noqa: F401  (docs/speed.md's and others' bl
 )
 from fmnist.figures import run_caption
 from fmnist.params import load_params
+from hosts_faults import HOSTS_FAULTS  # noqa: F401
 from params_faults import PARAMS_FAULTS
+from picture_faults import PICTURE_FAULTS  # noqa: F401
+from settings_faults import SETTINGS_FAULTS  # noqa: F401
+from stage_faults import FILE_FAULTS, HELD_FAULTS, PULL_FAULTS, STOP_FAULTS  # noqa: F401
 
 # The experiment the README and docs/comparing-runs.md show, as the README writes it.
 TUNED = "train.epochs=30 train.lr_schedule=cosine train.lr=0.05 train.momentum=0.9"
@@ -196,6 +212,41 @@ def params_faults_table() -> None:
     cog.outl("|---|---|---|---|")
     for what, _, line, message, happens in PARAMS_FAULTS:
         cog.outl(f"| {what} | `{line}` | `<stage>: error: {message}` | {happens} |")
+
+
+def code(text: str) -> str:
+    """text as inline code in a Markdown table cell."""
+    text = text.replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def every_mirror_fails() -> None:
+    """docs/failure-modes.md: fetch's error when every mirror fails, as tests/test_fetch.py
+    asserts it, and DVC's line after it."""
+    import cog
+
+    mirrors = [(fault, f"http://127.0.0.1:<port>/{name}") for name, fault in FAILED_MIRRORS.items()]
+    lines = [
+        f"fetch: error: {EVERY_MIRROR_FAILS}",
+        *(failed_mirror_line(fault, mirror) for fault, mirror in mirrors),
+        failed_mirror_line("no directory", "<missing-dir>"),
+        OFFLINE,
+        DVC_SAYS,
+    ]
+    cog.outl("```\n" + "\n".join(lines) + "\n```")
+
+
+def faults_table(*tables: dict) -> None:
+    """docs/failure-modes.md: rows of tests/*_faults.py (tests/fault_lines.py), each line as
+    the tests assert it, with the doc's placeholders."""
+    import cog
+
+    cog.outl("| What went wrong | What you see | What happens |")
+    cog.outl("|---|---|---|")
+    for fault in (fault for table in tables for fault in table.values()):
+        lines = "; ".join(map(code, fault.shown_lines())) if fault.line else ""
+        shown = fault.shown or lines
+        cog.outl(f"| {fault.what} | {shown} | {fault.happens} |")
 
 
 def measured(render, *args, record=BENCH_RECORD) -> None:

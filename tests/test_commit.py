@@ -15,6 +15,7 @@ import yaml
 from conftest import small_project_at
 from fmnist.guards.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
 from fmnist.mxnet_files import export_paths
+from stage_faults import STOP_FAULTS
 
 OUTPUTS = ("models/scratch.params", "models/scratch.onnx", "dvclive/scratch")
 PAUSE_S = 1.0  # between the two renames: the window the signal is sent in
@@ -105,12 +106,7 @@ def test_a_signal_during_the_commit_waits_for_its_end(old_and_new):
             process.kill()
         assert process.returncode == 128 + signum, err
         assert snapshot(project.root) == new, f"{signum.name}: old and new outputs mixed"
-        assert err.splitlines()[-1] == (
-            f"train_scratch: stopped by {signum.name} after it had written "
-            "models/scratch.params, models/scratch.onnx, dvclive/scratch (whole files), but DVC "
-            "records no run of "
-            "a stopped stage. Run `dvc repro` to run the stage again."
-        )
+        assert err.splitlines()[-1] == STOP_FAULTS["during the commit"].message(signal=signum.name)
         assert not list(project.root.rglob(TEMP_GLOB))
 
 

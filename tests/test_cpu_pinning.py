@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import PROJECT
 from fmnist.guards.cpu import CLOSED_FAMILIES, OPENBLAS_KERNEL, close_environment, cpu_flags
+from settings_faults import SETTINGS_FAULTS
 
 STAGE = "from fmnist.guards.stage_runner import run_stage; run_stage('stage', lambda: None)"
 # What a process started by a stage sees (dist_sync workers inherit the launcher's environment).
@@ -51,12 +52,7 @@ def test_a_stage_names_every_variable_it_replaced_or_removed_in_one_line():
         "MXNET_MKLDNN_ENABLED": "0",
     }
     result = run(STAGE, **shell)
-    assert result.stderr == (
-        "stage: note: replaced DNNL_MAX_CPU_ISA='SSE41' by 'AVX2', OMP_NUM_THREADS='4' by "
-        "'1'; removed MXNET_MKLDNN_ENABLED='0': every computation runs on one thread with "
-        "AVX2 kernels and the libraries' defaults, as the committed results did "
-        "(docs/reproducibility.md)\n"
-    )
+    assert result.stderr == SETTINGS_FAULTS["threads"].message(stage="stage") + "\n"
 
 
 def test_a_stage_says_nothing_when_nothing_was_replaced():

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from fetch_faults import FETCH_FAULTS
 from fmnist.download import fetch
 from fmnist.params import FetchParams
 from test_fetch import (  # noqa: F401 (fixtures, see pyproject.toml)
@@ -197,32 +198,28 @@ def test_a_malformed_response_ends_that_mirror_only_and_the_next_is_used(
 
 # What the user reads for a few of the drawn cases (each was a traceback before, or a
 # message of several lines).
-MESSAGES = {
+MESSAGES = {  # each case: the answer, and its fault and example in tests/fetch_faults.py
     "Content-Length not a number": (
         b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nxyz",
-        "malformed HTTP response: Content-Length 'abc' is not a byte count",
+        ("malformed", 0),
     ),
-    "bad status line": (b"garbage\r\n\r\n", "malformed HTTP response (BadStatusLine: garbage)"),
-    "status line ending in CR LF": (
-        b"HTTP/1.1 0 \r\n\r\n",
-        "malformed HTTP response (BadStatusLine: HTTP/1.1 0)",
-    ),
+    "bad status line": (b"garbage\r\n\r\n", ("malformed", 1)),
+    "status line ending in CR LF": (b"HTTP/1.1 0 \r\n\r\n", ("malformed", 2)),
     "header line over 64 KiB": (
         b"HTTP/1.1 200 OK\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
-        "malformed HTTP response (LineTooLong: got more than 65536 bytes when reading header line)",
+        ("malformed", 3),
     ),
     "broken chunk": (
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
-        "malformed HTTP response (IncompleteRead(0 bytes read))",
+        ("malformed", 4),
     ),
     "redirect with an unclosed [": (
         b"HTTP/1.1 302 Found\r\nLocation: http://[::1/x\r\nContent-Length: 0\r\n\r\n",
-        "malformed HTTP response (ValueError: Invalid IPv6 URL)",
+        ("malformed", 5),
     ),
     "redirect to a bad port": (
         b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:99999/x\r\nContent-Length: 0\r\n\r\n",
-        "redirected to http://127.0.0.1:99999/x (has a port outside 1-65535); only http:// and "
-        "https:// URLs are followed",
+        ("redirect", 1),
     ),
 }
 
@@ -231,9 +228,10 @@ MESSAGES = {
 def test_a_malformed_response_is_one_line_naming_the_file_and_the_fault(
     case, server, small_dataset, tmp_path, capsys
 ):
-    raw, message = MESSAGES[case]
+    raw, (fault, example) = MESSAGES[case]
     server.routes[f"/bad/{FILES[0]}"] = send_raw(raw)
     bad, good = server.url("bad"), str(small_dataset[0])
     params = FetchParams(mirrors=(bad, good), timeout_s=TIMEOUT_S, sha256=small_dataset[1])
     assert fetch(params, tmp_path / "raw") == good
-    assert f"fetch: skipped {bad}: {FILES[0]}: {message}\n" in capsys.readouterr().err
+    line = FETCH_FAULTS[fault].message(example, mirror=bad)
+    assert f"{line}\n" in capsys.readouterr().err

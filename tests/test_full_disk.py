@@ -6,7 +6,6 @@ runs so that only about half of the stage's outputs fit."""
 
 import errno
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from fmnist import mxnet_files
 from fmnist.guards.atomic import TEMP_GLOB, staged_outputs
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.scratch import ScratchSoftmax
+from stage_faults import FILE_FAULTS
 from test_models import GLUON, SCRATCH, TRAIN
 
 pytestmark = AS_ROOT
@@ -97,14 +97,10 @@ def test_a_full_disk_ends_the_stage_with_one_line_and_nothing_recorded(project_o
             if line.startswith(f"{stage}: ") and not line.startswith("fetch: trying ")
         ]
         assert len(said) == 1, result.stderr  # fetch: not one mirror's fault, nor all mirrors'
-        match = re.fullmatch(
-            rf"{stage}: error: (\S+): No space left on device \(the disk is full: the file "
-            rf"system mounted at {re.escape(str(disk))}\); free some space there "
-            rf"\(`df -h {re.escape(str(disk))}`\) and run the stage again \(dvc repro\)",
-            said[0],
-        )
+        match = FILE_FAULTS["disk full"].match(said[0], stage=stage, disk=disk)
         assert match, said[0]
-        assert any((root / match[1]).is_relative_to(output) for output in outputs), match[1]
+        written = root / match["file"]
+        assert any(written.is_relative_to(output) for output in outputs), match["file"]
         assert "Traceback" not in result.stderr + result.stdout
         assert not any(output.exists() for output in outputs)  # nothing under a final name
         assert not list(root.rglob(TEMP_GLOB))

@@ -12,6 +12,7 @@ import yaml
 
 from conftest import AS_ROOT, small_project_at
 from fmnist.guards.atomic import TEMP_GLOB
+from stage_faults import FILE_FAULTS
 
 pytestmark = AS_ROOT
 RERUN = "run the stage again (dvc repro)"
@@ -101,14 +102,7 @@ def test_an_immutable_output_file(project, chattr):
     before = outputs(project)
     chattr(project.root / "models/scratch.params", "+i")
     line = the_one_line(run_script(project, "train_scratch"), "train_scratch")
-    expect(
-        line,
-        re.escape(
-            "train_scratch: error: models/scratch.params: Operation not permitted "
-            "(models/scratch.params is immutable or append-only: `lsattr -d models/scratch.params` "
-            "shows i or a); remove the flag with `chattr -ia models/scratch.params` and " + RERUN
-        ),
-    )
+    assert line == FILE_FAULTS["immutable"].message(0)
     assert outputs(project) == before  # the model's rename failed: nothing was committed
     assert not list(project.root.rglob(TEMP_GLOB))
 
@@ -118,11 +112,7 @@ def test_an_immutable_or_append_only_output_directory(project, chattr, flag):
     before = outputs(project)
     chattr(project.root / "dvclive", flag)
     line = the_one_line(run_script(project, "train_scratch"), "train_scratch")
-    expect(
-        line,
-        r"train_scratch: error: dvclive/scratch: Operation not permitted "
-        r"\(dvclive is immutable or append-only: .*`chattr -ia dvclive` and " + re.escape(RERUN),
-    )
+    assert line == FILE_FAULTS["immutable"].message(1)
     # +a: the history could be written but not renamed out: the new model, already in
     # place, was put back out too.
     assert outputs(project) == before
@@ -142,50 +132,27 @@ def test_a_read_only_file_system_under_dvc_repro(project, mounts):
     finally:
         mounts.unmount_all()
         project.dvc("repro", "train_scratch")  # DVC deleted dvclive/scratch: back for the next
-    expect(
-        the_one_line(result, "train_scratch", by_dvc=True),
-        re.escape(
-            f"train_scratch: error: models/scratch.params: Read-only file system ({models} is "
-            "mounted read-only); remount it read-write, or work in a writable copy of the "
-            f"project, and {RERUN}"
-        ),
-    )
+    line = the_one_line(result, "train_scratch", by_dvc=True)
+    assert line == FILE_FAULTS["read-only"].message(0, mount=models)
 
 
 def test_a_read_only_bind_mount(project, mounts):
     data = project.root / "data"
     mounts.bind_read_only(data)
     line = the_one_line(run_script(project, "preprocess"), "preprocess")
-    expect(
-        line,
-        re.escape(
-            f"preprocess: error: data/prepared: Read-only file system ({data} "
-            "is mounted read-only); "
-        )
-        + ".*",
-    )
+    assert line == FILE_FAULTS["read-only"].message(1, mount=data)
 
 
 def test_no_permission_to_write(project, chmod):
     chmod(project.root / "dvclive", 0o555)
     result = run_script(project, "train_scratch", prefix=WITHOUT_OVERRIDE)
-    expect(
-        the_one_line(result, "train_scratch"),
-        re.escape(
-            "train_scratch: error: dvclive/scratch: Permission denied (this user may not read or "
-            "change it); check the owner and mode of it and its directory (`ls -ld`), fix them "
-            f"and {RERUN}"
-        ),
-    )
+    assert the_one_line(result, "train_scratch") == FILE_FAULTS["permission"].message(0)
 
 
 def test_no_permission_to_read_an_input(project, chmod):
     chmod(project.root / "models/gluon.onnx", 0o000)
     result = run_script(project, "evaluate", prefix=WITHOUT_OVERRIDE)
-    expect(
-        the_one_line(result, "evaluate"),
-        r"evaluate: error: models/gluon.onnx: Permission denied \(.*",
-    )
+    assert the_one_line(result, "evaluate") == FILE_FAULTS["permission"].message(1)
 
 
 @pytest.mark.parametrize(
@@ -206,10 +173,4 @@ def test_a_missing_input(project, stage, flag, named):
 
 def test_a_file_where_a_directory_is_needed(project):
     result = run_script(project, "train_scratch", live_dir="params.yaml/history")
-    expect(
-        the_one_line(result, "train_scratch"),
-        re.escape(
-            "train_scratch: error: params.yaml: File exists (a file stands where a directory is "
-            f"needed); move it away and {RERUN}"
-        ),
-    )
+    assert the_one_line(result, "train_scratch") == FILE_FAULTS["file in the way"].message()

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import PROJECT
+from fetch_faults import MIRRORS_FAULTS
 from fmnist.distributed.ssh import ssh_argv
 from fmnist.params import (
     MAX_PARAMS_BYTES,
@@ -28,7 +29,9 @@ from fmnist.params import (
     parse_params,
     read_yaml,
 )
+from hosts_faults import HOSTS_FAULTS
 from params_faults import PARAMS_FAULTS, with_line
+from settings_faults import SETTINGS_FAULTS
 
 GOOD = read_yaml(PROJECT / "params.yaml")
 
@@ -124,24 +127,18 @@ BAD_VALUES = {
         "five",
         "params: train.epochs must be an integer in [1, 1000000], got 'five'",
     ),
-    "epochs a boolean": (
-        "train",
-        "epochs",
-        True,
-        "params: train.epochs must be an integer in [1, 1000000], got True",
-    ),
+    "epochs a boolean": ("train", "epochs", True, SETTINGS_FAULTS["wrong type"].message(1)),
     "epochs a float (DVC records 10.0)": (
         "train",
         "epochs",
         10.0,
-        "params: train.epochs must be an integer in [1, 1000000], got 10.0",
+        SETTINGS_FAULTS["wrong type"].message(0),
     ),
     "epochs a date": (
         "train",
         "epochs",
         datetime.date(2001, 2, 3),
-        "params: train.epochs: a timestamp has no meaning in a setting; write a number, or text "
-        "in quotes",
+        SETTINGS_FAULTS["tag"].message(5),
     ),
     "seed beyond numpy's range (RandomState crashed)": (
         "train",
@@ -215,60 +212,22 @@ BAD_VALUES = {
         "{'x': '000000000000000000000000000...0000000000000000000000000000'}",
     ),
 }
-MIRRORS_RULE = (
-    "params: fetch.mirrors must be a non-empty list of local directories and "
-    "http:// or https:// URLs (ftp://, file:// and other schemes are not accepted), "
-    "got "
-)
-# mirrors -> why, as the message says it
+# each case: its fault and example in tests/fetch_faults.py, whose example holds the mirrors
 BAD_MIRRORS = {
-    "ftp": (
-        ["/usr/share/datasets/fashion-mnist", "ftp://ftp.example.org/fashion"],
-        "'ftp://ftp.example.org/fashion': ftp:// is not accepted",
-    ),
-    "file": (
-        ["file:///usr/share/datasets/fashion-mnist"],
-        "'file:///usr/share/datasets/fashion-mnist': file:// is not accepted",
-    ),
-    "no host": (["http:///fashion"], "'http:///fashion': has no host"),
-    "empty list": ([], None),
-    "not a string": ([42], None),
+    "ftp": ("scheme", 0),
+    "file": ("scheme", 1),
+    "no host": ("url", 0),
+    "empty list": ("not a list", 0),
+    "not a string": ("not a list", 1),
     # These passed and then ended fetch in a traceback, or reached the wrong place.
-    "unclosed IPv6 bracket": (
-        ["http://[::1/fashion"],
-        "'http://[::1/fashion': not a URL (Invalid IPv6 URL)",
-    ),
-    "not an IPv6 address": (
-        ["http://[v1.x]/fashion"],
-        "'http://[v1.x]/fashion': [v1.x] is not an IPv6 address",
-    ),
-    "port out of range": (
-        ["http://127.0.0.1:99999/fashion"],
-        "'http://127.0.0.1:99999/fashion': has a port outside 1-65535",
-    ),
-    "port not a number": (
-        ["http://example.org:http/fashion"],
-        "'http://example.org:http/fashion': has a port outside 1-65535",
-    ),
-    "user name": (
-        ["http://me:secret@example.org/fashion"],
-        "'http://me:secret@example.org/fashion': has a user name; fetch sends none",
-    ),
-    "space": (
-        ["https://example.org/my data"],
-        "'https://example.org/my data': has a space, a "
-        "control or a non-ASCII character (percent-encode it; write a host name in "
-        "punycode)",
-    ),
-    "query": (
-        ["https://example.org/get?file="],
-        "'https://example.org/get?file=': has a query "
-        "(?) or fragment (#); give the directory the files are in",
-    ),
-    "host label too long": (
-        [f"http://{'a' * 64}.org/"],
-        f"'http://{'a' * 64}.org/': host '{'a' * 64}.org' is not a host name or an IP address",
-    ),
+    "unclosed IPv6 bracket": ("url", 1),
+    "not an IPv6 address": ("url", 2),
+    "port out of range": ("url", 3),
+    "port not a number": ("url", 4),
+    "user name": ("url", 5),
+    "space": ("url", 6),
+    "query": ("url", 7),
+    "host label too long": ("url", 8),
 }
 
 
@@ -282,12 +241,11 @@ def test_a_bad_value_names_the_key_and_what_is_allowed(case):
 
 @pytest.mark.parametrize("case", BAD_MIRRORS)
 def test_only_usable_http_https_and_local_mirrors_are_accepted(case):
-    mirrors, why = BAD_MIRRORS[case]
+    fault, example = BAD_MIRRORS[case]
+    fault = MIRRORS_FAULTS[fault]
     with pytest.raises(ParamsError) as error:
-        parse_params(with_change("fetch", "mirrors", mirrors))
-    message = str(error.value)
-    assert message.startswith(MIRRORS_RULE) and "\n" not in message
-    assert message.endswith(f" ({why})" if why else f"{mirrors!r}")
+        parse_params(with_change("fetch", "mirrors", fault.examples[example]["mirrors"]))
+    assert str(error.value) == fault.message(example)
 
 
 def test_https_and_relative_mirrors_are_accepted():
@@ -367,6 +325,9 @@ def test_a_missing_key_names_it_and_the_keys_needed():
         parse_params(raw)
 
 
+NOT_UTF8 = SETTINGS_FAULTS["not utf-8"]
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -375,8 +336,8 @@ def test_a_missing_key_names_it_and_the_keys_needed():
             b"train:\n  lr: 0.1\n\tepochs: 5\n",
             ":3:1: found character '\\t' that cannot start any token (a tab: indent with spaces)",
         ),
-        (b"train: {seed: \xff}\n", ":1:15: byte 0xff is not UTF-8 (save the file as UTF-8)"),
-        (b"# \xc3\xa9\ntrain: \xe9\n", ":2:8: byte 0xe9 is not UTF-8 (save the file as UTF-8)"),
+        (b"train: {seed: \xff}\n", NOT_UTF8.message(1).removeprefix("params.yaml")),
+        (b"# \xc3\xa9\ntrain: \xe9\n", NOT_UTF8.message(0).removeprefix("params.yaml")),
         (b"train: [unclosed\n", ":2:1: expected ',' or ']', but got '<stream end>'"),
         (b"train:\n  lr: a: b\n", ":2:8: mapping values are not allowed here"),
         (
@@ -424,7 +385,7 @@ def test_a_value_nested_by_aliases_gives_one_short_line_at_once(tmp_path, depth)
     assert time.perf_counter() - started < 1.0
     message = str(error.value)
     assert "\n" not in message and len(message) < 600
-    assert message.startswith("params: gluon.hosts must be a list of distinct host names")
+    assert message == SETTINGS_FAULTS["aliases"].message()
 
 
 def test_a_long_value_is_shown_shortened():
@@ -468,31 +429,39 @@ def test_host_names_and_ipv4_addresses_are_accepted(hosts):
     assert parse_params(with_change("gluon", "hosts", hosts)).gluon.hosts == tuple(hosts)
 
 
-@pytest.mark.parametrize(
-    "hosts",
-    [
-        ["-oProxyCommand=touch /tmp/x"],
-        ["-p"],
-        ["node_2"],
-        ["node 2"],
-        ["node-"],
-        ["::1"],
-        ["fe80::1"],
-        ["[::1]"],
-        ["root@node"],
-        [""],
-        ["a" * 64],
-        ["1.2.3.999"],
-        ["n;rm -rf /"],
-        ["node."],
-        ["w1", "W1"],
-        [42],
-    ],
-)
+REFUSED_HOSTS = [
+    ["-oProxyCommand=touch /tmp/x"],
+    ["-p"],
+    ["node_2"],
+    ["node 2"],
+    ["node-"],
+    ["::1"],
+    ["fe80::1"],
+    ["[::1]"],
+    ["root@node"],
+    [""],
+    ["a" * 64],
+    ["1.2.3.999"],
+    ["n;rm -rf /"],
+    ["node."],
+    ["w1", "W1"],
+    [42],
+]
+
+
+@pytest.mark.parametrize("hosts", REFUSED_HOSTS)
 def test_hosts_that_ssh_could_misread_or_ps_lite_cannot_use_are_refused(hosts):
     with pytest.raises(ParamsError) as error:
         parse_params(with_change("gluon", "hosts", hosts))
     assert str(error.value).startswith(HOSTS_RULE + repr(hosts)[:20])
+    fault = HOSTS_FAULTS["host names"]  # the doc's examples, whole
+    for example, shown in enumerate(fault.examples):
+        if shown["hosts"] == hosts:
+            assert str(error.value) == fault.message(example)
+
+
+def test_the_refused_hosts_the_doc_shows_are_among_those_tested():
+    assert all(shown["hosts"] in REFUSED_HOSTS for shown in HOSTS_FAULTS["host names"].examples)
 
 
 @given(st.text(max_size=300) | st.text(alphabet="aZ09-._:@ ;[]/=\n", max_size=80))
@@ -567,47 +536,28 @@ def test_a_stage_reports_a_tab_in_params_yaml_as_one_line_with_its_position(tmp_
         timeout=60,
     )
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == (
-        f"fetch: error: params.yaml:{line}:1: found character '\\t' that cannot start any "
-        "token (a tab: indent with spaces)\n"
-    )
+    assert result.stderr == SETTINGS_FAULTS["tab"].message(line=line) + "\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
-@pytest.mark.parametrize(
-    "value, message",
+@pytest.mark.parametrize(  # each value, and its example in tests/settings_faults.py
+    "value, example",
     [
-        (
-            "!!set {node-1, node-2}",
-            "gluon.hosts: a !!set (unordered) has no meaning in a setting; write a list",
-        ),
-        (
-            "[!!binary bm9kZS0x]",
-            "gluon.hosts[0]: !!binary data has no meaning in a setting; write text",
-        ),
-        (
-            "!!omap [node-1: 1]",
-            "gluon.hosts: an !!omap has no meaning in a setting; write a plain mapping",
-        ),
-        (
-            "!!pairs [node-1: 1]",
-            "gluon.hosts[0]: a !!pairs entry has no meaning in a setting; write a mapping",
-        ),
-        (
-            "[2001-02-03]",
-            "gluon.hosts[0]: a timestamp has no meaning in a setting; write a number, or text "
-            "in quotes",
-        ),
+        ("!!set {node-1, node-2}", 0),
+        ("[!!binary bm9kZS0x]", 1),
+        ("!!omap [node-1: 1]", 2),
+        ("!!pairs [node-1: 1]", 3),
+        ("[2001-02-03]", 4),
     ],
 )
-def test_a_yaml_tag_without_meaning_in_a_setting_is_refused(tmp_path, value, message):
+def test_a_yaml_tag_without_meaning_in_a_setting_is_refused(tmp_path, value, example):
     """issue 24: a !!set became a tuple in hash order, which PYTHONHASHSEED changes."""
     path = tmp_path / "params.yaml"
     good = (PROJECT / "params.yaml").read_text()
     path.write_text(re.sub(r"^  hosts: .*$", f"  hosts: {value}", good, count=1, flags=re.M))
     with pytest.raises(ParamsError) as error:
         load_params(path)
-    assert str(error.value) == f"params: {message}"
+    assert str(error.value) == SETTINGS_FAULTS["tag"].message(example)
 
 
 def make_fifo(path):
@@ -626,21 +576,12 @@ def make_oversized(path):
     path.write_text("# padding\n" * (MAX_PARAMS_BYTES // 10 + 1))
 
 
-@pytest.mark.parametrize(
-    "make, message",
-    [
-        (make_fifo, "is a FIFO, not a regular file; make it a file of settings"),
-        (make_device_link, "is a character device, not a regular file; make it a file of settings"),
-        (make_directory, "is a directory, not a regular file; make it a file of settings"),
-        (
-            make_oversized,
-            f"holds {MAX_PARAMS_BYTES + 10 - MAX_PARAMS_BYTES % 10} bytes, more than a file of "
-            f"settings (at most {MAX_PARAMS_BYTES}); give the project's params.yaml",
-        ),
-    ],
+@pytest.mark.parametrize(  # each file, and its example in tests/settings_faults.py
+    "make, example",
+    [(make_fifo, 0), (make_device_link, 1), (make_directory, 2), (make_oversized, 3)],
 )
 def test_params_yaml_that_is_not_a_small_regular_file_gets_one_line_at_once(
-    tmp_path, make, message
+    tmp_path, make, example
 ):
     """issue 24: a symlink to /dev/zero grew memory until MemoryError; a FIFO blocked."""
     make(tmp_path / "params.yaml")
@@ -654,7 +595,8 @@ def test_params_yaml_that_is_not_a_small_regular_file_gets_one_line_at_once(
     )
     assert time.monotonic() - started < 10
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == f"params: error: params: params.yaml {message}\n"
+    fault = SETTINGS_FAULTS["not a file"]
+    assert result.stderr == fault.prefix + fault.message(example) + "\n"
 
 
 @pytest.mark.parametrize("fault", PARAMS_FAULTS, ids=[f[2] for f in PARAMS_FAULTS])

@@ -22,6 +22,7 @@ from fmnist.mxnet_sources import MxnetExport
 from fmnist.onnx_files import OnnxFile
 from fmnist.pictures import MAX_PIXELS, has_light_background, load_picture, to_model_input
 from fmnist.predict import classify, top_classes_line
+from picture_faults import PICTURE_FAULTS
 
 LINE = re.compile(
     r"^(?P<path>.+): "
@@ -92,21 +93,20 @@ def test_test_image_gets_evaluates_probabilities_also_as_a_photo(reproduced_proj
     )
 
 
-def assert_unreadable(path, result) -> None:
-    """predict's one line for a file that is no readable picture, and nothing on stdout."""
+def assert_fault(result, fault: str, example: int = 0, **values) -> None:
+    """predict's one line for a fault of tests/fault_lines.py, exit 1, nothing on stdout."""
     assert result.returncode == 1 and result.stdout == ""
-    assert re.fullmatch(
-        rf"predict: error: {re.escape(str(path))}: not a readable PNG or JPEG image \(.+\); "
-        r"check that it opens in an image viewer, or save it again as PNG\n",
-        result.stderr,
-    ), result.stderr
+    assert result.stderr == PICTURE_FAULTS[fault].message(example, **values) + "\n"
 
 
-@pytest.mark.parametrize("content", [b"hello, not a picture\n", b"\x89PNG\r\n\x1a\ntruncated"])
-def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content):
+@pytest.mark.parametrize(
+    "content, example", [(b"hello, not a picture\n", 0), (b"\x89PNG\r\n\x1a\ntruncated", 1)]
+)
+def test_a_file_that_is_not_a_picture_gets_one_line(tmp_path, content, example):
     bad = tmp_path / "notes.png"
     bad.write_bytes(content)
-    assert_unreadable(bad, predict(bad))  # fails before any model is needed
+    result = predict(bad)  # fails before any model is needed
+    assert_fault(result, "not a picture", example, picture=bad)
 
 
 @pytest.mark.parametrize(
@@ -259,51 +259,53 @@ def second_idat_with_a_corrupt_type() -> bytes:
 
 
 INFLATES_PAST_PILLOWS_LIMIT = zlib.compress(b"a" * 2**21, 9)  # 2 MiB from 2 KiB; limit 1 MiB
-HOSTILE_PNGS = {
-    "zTXt inflates past the limit": lambda: with_chunk_before_idat(
-        b"zTXt", b"Comment\0\0" + INFLATES_PAST_PILLOWS_LIMIT
+HOSTILE_PNGS = {  # each case: the file, and its fault in tests/fault_lines.py
+    "zTXt inflates past the limit": (
+        lambda: with_chunk_before_idat(b"zTXt", b"Comment\0\0" + INFLATES_PAST_PILLOWS_LIMIT),
+        "inflates",
     ),
-    "iTXt inflates past the limit": lambda: with_chunk_before_idat(
-        b"iTXt", b"Comment\0\1\0\0\0" + INFLATES_PAST_PILLOWS_LIMIT
+    "iTXt inflates past the limit": (
+        lambda: with_chunk_before_idat(b"iTXt", b"Comment\0\1\0\0\0" + INFLATES_PAST_PILLOWS_LIMIT),
+        "inflates",
     ),
-    "iCCP inflates past the limit": lambda: with_chunk_before_idat(
-        b"iCCP", b"icc\0\0" + INFLATES_PAST_PILLOWS_LIMIT
+    "iCCP inflates past the limit": (
+        lambda: with_chunk_before_idat(b"iCCP", b"icc\0\0" + INFLATES_PAST_PILLOWS_LIMIT),
+        "inflates",
     ),
-    "second IDAT has a corrupt chunk type": second_idat_with_a_corrupt_type,
+    "second IDAT has a corrupt chunk type": (second_idat_with_a_corrupt_type, "corrupt chunk"),
 }
 
 
 @pytest.mark.parametrize("case", HOSTILE_PNGS)
 def test_a_hostile_png_gets_one_line_and_what_to_do(tmp_path, case):
+    make, fault = HOSTILE_PNGS[case]
     bad = tmp_path / "hostile.png"
-    bad.write_bytes(HOSTILE_PNGS[case]())
-    assert_unreadable(bad, predict(bad))
+    bad.write_bytes(make())
+    assert_fault(predict(bad), fault, picture=bad)
 
 
 def special_file(kind: str, tmp_path):
+    """The file, and its example in tests/fault_lines.py."""
     if kind == "FIFO":
         os.mkfifo(tmp_path / "pipe.png")
-        return tmp_path / "pipe.png", "a named pipe (FIFO)"
+        return tmp_path / "pipe.png", 0
     if kind == "device":
-        return "/dev/zero", "a character device"  # endless: read to its end, never ends
+        return "/dev/zero", 1  # endless: read to its end, never ends
     (tmp_path / "dir.png").mkdir()
-    return tmp_path / "dir.png", "a directory"
+    return tmp_path / "dir.png", 2
 
 
 @pytest.mark.parametrize("kind", ["FIFO", "device", "directory"])
 def test_a_special_file_is_refused_at_once(tmp_path, kind):
     """Refused before it is opened: a FIFO without a writer would block the open for ever."""
-    path, what = special_file(kind, tmp_path)
+    path, example = special_file(kind, tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "fmnist.predict", str(path)],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (
-        f"predict: error: {path}: {what}, not a picture file; give a PNG or JPEG file\n"
-    )
+    assert_fault(result, "special file", example, picture=path)
 
 
 def header_only_png(width: int, height: int) -> bytes:
@@ -315,16 +317,12 @@ def header_only_png(width: int, height: int) -> bytes:
 def test_the_pixel_count_is_checked_from_the_header_before_decoding(tmp_path):
     """8000 x 6251 is under Pillow's bomb limit (89 million), over ours; the file holds no
     pixel data, so the message shows the check came before decoding."""
-    width, height = 8000, MAX_PIXELS // 8000 + 1
+    example = PICTURE_FAULTS["pixels"].examples[0]
+    width, height = example["width"], example["height"]
+    assert width * height == example["pixels"] > MAX_PIXELS == example["max_pixels"]
     big = tmp_path / "big.png"
     big.write_bytes(header_only_png(width, height))
-    result = predict(big)
-    assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == (
-        f"predict: error: {big}: {width}x{height} is {width * height:,} pixels, more than the "
-        f"{MAX_PIXELS:,} predict decodes (about 1 GB of memory); shrink it (the model sees "
-        "28x28 pixels) and try again\n"
-    )
+    assert_fault(predict(big), "pixels", picture=big)
     # At the bound it is decoded, and found empty; over twice Pillow's limit, refused too.
     big.write_bytes(header_only_png(10_000, MAX_PIXELS // 10_000))
     with pytest.raises(FmnistError, match="not a readable PNG or JPEG image"):
@@ -380,6 +378,15 @@ def test_a_file_name_cannot_forge_a_line(tmp_path):
     assert line.startswith("x fake.png: Ankle boot 0.9999?[2K?: ") and line.isprintable()
     assert shown(name, limit=None) == line.split(": T-shirt")[0]
     result = predict(tmp_path / name)
-    assert result.returncode == 1 and result.stdout == ""
     shown_path = f"{tmp_path}/x fake.png: Ankle boot 0.9999?[2K?"
-    assert result.stderr == f"predict: error: {shown_path}: no such file; check the path\n"
+    assert_fault(result, "unopenable", 0, picture=shown_path)
+    # The doc's example name: its line, up to the classes (the doc's placeholder).
+    forged = PICTURE_FAULTS["forged name"]
+    line = top_classes_line(forged.examples[0]["name"], np.full(10, 0.1, dtype=np.float32))
+    assert line.startswith(forged.message(classes="")) and line.isprintable()
+
+
+def test_a_path_that_cannot_be_opened_gets_one_line(tmp_path):
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    assert_fault(predict(loop), "unopenable", 1, picture=loop)

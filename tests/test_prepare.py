@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import synthetic_split
+from data_faults import RAW_FAULTS, RECOVERY
 from fmnist import FmnistError
 from fmnist.guards.atomic import TEMP_GLOB
 from fmnist.idx import IMAGES, IdxError, encode_images, encode_labels, read_idx_gz, write_gz
@@ -39,16 +40,14 @@ def labels(n=300, seed=0) -> np.ndarray:
     return synthetic_split(n, seed)[1]
 
 
-RECOVERY = (
-    "\ndata/raw should hold the files fetch verified: restore them with "
-    "`dvc checkout data/raw` or fetch again with `dvc repro -f fetch`$"
-)
-
-
-def expect_failure(raw_dir, pattern: str):
+def expect_failure(raw_dir, fault: str, recovery=True):
+    """prepare fails with the line of tests/data_faults.py's fault (and the recovery line),
+    and writes nothing."""
     prepared = raw_dir.parent / "prepared"
-    with pytest.raises(IdxError, match=pattern):
+    with pytest.raises(IdxError) as failure:
         prepare(raw_dir, prepared, *VALIDATION)
+    message = RAW_FAULTS[fault].message(raw=raw_dir)
+    assert str(failure.value) == (f"{message}\n{RECOVERY}" if recovery else message)
     assert not prepared.exists()
     assert not list(raw_dir.parent.glob(TEMP_GLOB))
 
@@ -101,63 +100,52 @@ def test_a_validation_set_as_large_as_the_training_images_is_refused(raw_dir, si
     assert not prepared.exists()
 
 
-# file to replace, its new content (IDX bytes, gzipped on write), expected message
+# file to replace, its new content (IDX bytes, gzipped on write), its fault
 DAMAGE = {
     "wrong magic": (
         "train-images-idx3-ubyte.gz",
         lambda: encode_labels(labels()),
-        r"{path}: magic number 0x00000801 \(that is IDX labels\), expected "
-        r"0x00000803 \(IDX images of 28x28\); is this the right file\?",
+        "wrong magic",
     ),
     "wrong dimensions": (
         "t10k-images-idx3-ubyte.gz",
         lambda: encode_images(np.zeros((100, 32, 32), np.uint8)),
-        r"{path}: images are 32x32, expected 28x28",
+        "wrong dimensions",
     ),
     "labels outside 0-9": (
         "train-labels-idx1-ubyte.gz",
         lambda: encode_labels(np.where(np.arange(300) == 7, 12, labels())),
-        r"{path}: label 12 at index 7 is outside 0-9",
+        "label outside 0-9",
     ),
     "truncated IDX": (
         "t10k-labels-idx1-ubyte.gz",
         lambda: encode_labels(labels(100, 1))[:-5],
-        r"{path}: 95 bytes after the header, expected 100 for 100 labels; "
-        "the file is truncated",
+        "truncated IDX",
     ),
 }
 
 
 @pytest.mark.parametrize("case", DAMAGE)
 def test_damaged_file_is_named_with_what_was_expected(case, raw_dir):
-    name, content, message = DAMAGE[case]
+    name, content, fault = DAMAGE[case]
     write_gz(raw_dir / name, content())
-    expect_failure(raw_dir, "^" + message.format(path=raw_dir / name) + RECOVERY)
+    expect_failure(raw_dir, fault)
 
 
 def test_truncated_gzip_is_named(raw_dir):
     path = raw_dir / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:5000])
-    expect_failure(raw_dir, f"^{path}: truncated gzip file \\(the compressed data ends early\\)")
+    expect_failure(raw_dir, "truncated gzip")
 
 
 def test_image_and_label_counts_must_match(raw_dir):
     write_gz(raw_dir / "train-labels-idx1-ubyte.gz", encode_labels(labels()[:299]))
-    expect_failure(
-        raw_dir,
-        f"^{raw_dir}/train-images-idx3-ubyte.gz holds 300 images but "
-        f"{raw_dir}/train-labels-idx1-ubyte.gz holds 299 labels; every "
-        "image needs exactly one label" + RECOVERY,
-    )
+    expect_failure(raw_dir, "counts differ")
 
 
 def test_missing_file_says_to_run_fetch(raw_dir):
     (raw_dir / "t10k-images-idx3-ubyte.gz").unlink()
-    expect_failure(
-        raw_dir,
-        f"^{raw_dir}/t10k-images-idx3-ubyte.gz: missing; run the fetch "
-        r"stage first \(dvc repro fetch\)$",
-    )
+    expect_failure(raw_dir, "missing", recovery=False)
 
 
 def gzip_bomb(path, header: bytes, zero_megabytes: int) -> None:
@@ -177,11 +165,7 @@ def test_decompression_is_bounded_by_the_size_the_header_announces(raw_dir):
     assert path.stat().st_size < 2**20
     tracemalloc.start()
     try:
-        expect_failure(
-            raw_dir,
-            f"^{path}: more data than the 300 bytes its header announces "
-            "for 300 labels; the file is corrupt",
-        )
+        expect_failure(raw_dir, "too much data")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conftest import LOCAL_GLUON, PROJECT, synthetic_split
+from data_faults import PREPARED_FAULTS
 from fmnist import FmnistError
 from fmnist.lesson.gluon import GluonSoftmax
 from fmnist.lesson.scratch import ScratchSoftmax
@@ -27,6 +28,7 @@ from fmnist.lesson.training import (
 from fmnist.params import ScratchParams, TrainParams
 from fmnist.prepared import EXPECTED, Dataset, write_manifest
 from fmnist.training_stage import run_training
+from settings_faults import SETTINGS_FAULTS
 from test_distributed import STAGE_FLAGS
 
 TRAIN = TrainParams(
@@ -200,10 +202,7 @@ def test_a_diverging_stage_fails_with_the_location_and_writes_no_model(small_pro
     assert written in ([], [".gitignore"]), written  # DVC's own .gitignore may be there
 
 
-BATCH_TOO_LARGE = (
-    "params: train.batch_size must be at most 500, the size of the training "
-    "set, got 501; a larger batch would be the whole set, one step per epoch"
-)
+BATCH_TOO_LARGE = PREPARED_FAULTS["batch too large"].message()  # 500 images, batch 501
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -246,7 +245,7 @@ def test_a_dist_sync_job_refuses_a_batch_larger_than_the_training_set(data, tmp_
         env={**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"},
     )
     assert result.returncode == 1
-    too_large = BATCH_TOO_LARGE.replace("501", "502")
+    too_large = PREPARED_FAULTS["batch too large"].message(batch=502)
     assert re.search(
         r"^train_gluon: error: distributed training failed after [\d.]+ s: worker "
         r"\d \(pid \d+\) exited with code 1, saying: train_gluon worker: error: "
@@ -273,6 +272,8 @@ def test_the_benchmark_refuses_a_count_below_one_before_running(flag, value):
     )
     assert result.returncode == 2 and result.stdout == ""
     says = "'x' is not a whole number" if value == "x" else f"must be at least 1, got {value}"
-    assert result.stderr == (
-        f"python -m fmnist.bench: error: argument {flag}: {says} (--help lists the flags)\n"
-    )
+    fault = SETTINGS_FAULTS["bench"]
+    assert result.stderr == fault.message(flag=flag, says=says) + "\n"
+    for example, shown in enumerate(fault.examples):  # the doc's cases, whole
+        if (shown["flag"], shown["says"]) == (flag, says):
+            assert result.stderr == fault.message(example) + "\n"

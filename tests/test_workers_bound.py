@@ -16,6 +16,7 @@ from fmnist.distributed import (
     check_workers_fit,
     memory_available_mb,
 )
+from settings_faults import SETTINGS_FAULTS
 
 
 def meminfo(tmp_path, available_mb: int):
@@ -30,11 +31,8 @@ def test_the_workers_that_fit_are_accepted_and_one_more_is_refused(tmp_path):
     check_workers_fit(fit, (), table)
     with pytest.raises(DistributedError) as error:
         check_workers_fit(fit + 1, (), table)
-    assert str(error.value).startswith(
-        f"gluon.workers is {fit + 1}: {fit + 1} dist_sync workers on this machine need about "
-    )
+    assert str(error.value) == SETTINGS_FAULTS["workers"].message(0, workers=fit + 1, fit=fit)
     assert f"({WORKER_MB} MB each, measured on Fashion-MNIST" in str(error.value)
-    assert f"at most {fit} fit here" in str(error.value)
 
 
 def test_with_hosts_only_worker_0_runs_here(tmp_path):
@@ -68,9 +66,9 @@ def test_the_stage_refuses_too_many_workers_before_any_process_starts(tmp_path):
     )
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
-    assert line.startswith(
-        f"train_gluon: error: gluon.workers is {workers}: {workers} dist_sync workers"
-    )
+    fault = SETTINGS_FAULTS["workers"]
+    assert fault.matches(line.removeprefix(fault.prefix), 1, workers=workers), line
+    assert line.startswith(fault.prefix)
     assert f"({WORKER_MB} MB each" in line
     assert "started" not in result.stdout  # no scheduler, server or worker
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

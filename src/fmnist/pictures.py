@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 
 from . import FmnistError
 from .guards.stage_runner import shown
+from .jpeg_scans import walk_markers
 from .lesson.fashion_mnist import IMAGE_SIDE, NUM_FEATURES
 
 FORMATS = ("PNG", "JPEG")
@@ -24,6 +25,15 @@ FORMATS = ("PNG", "JPEG")
 # camera picture): 955 MB and 0.9-2.4 s. Pillow only warns below 179 million (3.4 GB).
 MAX_PIXELS = 50_000_000
 SHRINK = "shrink it (the model sees 28x28 pixels) and try again"
+# A progressive JPEG has about 10 scans (libjpeg writes 10 for colour, 6 for grey, 18 for
+# CMYK), each a pass over the whole picture whatever its size in bytes. At MAX_PIXELS, 100
+# scans of the costliest kind (an AC refinement) decoded in 3.6-3.7 s here, the usual 6-10 in
+# 0.4-0.6 s; 1,000 took 33 s, so a 1.2 MB file of 10,000 would take about 5.5 minutes.
+# libjpeg-turbo offers the same kind of limit (TJPARAM_SCANLIMIT) for this reason.
+MAX_SCANS = 100
+# Walking a marker segment takes about 3 us; a photo has a few dozen.
+MAX_SEGMENTS = 10_000
+RESAVE = "save it again as PNG, or as JPEG with an image editor's usual settings"
 UNREADABLE = "check that it opens in an image viewer, or save it again as PNG"
 # What Pillow raises for a malformed file (its own fuzz tests list them): OSError (truncated,
 # not an image), SyntaxError (a broken PNG chunk), ValueError (a text or ICC chunk inflating
@@ -137,6 +147,23 @@ def check_pixel_count(image: Image.Image, name: str) -> None:
         )
 
 
+def check_scan_count(image: Image.Image, picture_file, name: str) -> None:
+    """Refuse a JPEG whose scans would make decoding slow, counted before decoding."""
+    if not image.tile or image.tile[0].codec_name != "jpeg":  # an MPO's first frame too
+        return
+    scans, segments = walk_markers(picture_file, image.tile[0].offset, MAX_SCANS, MAX_SEGMENTS)
+    if scans > MAX_SCANS:
+        raise FmnistError(
+            f"{name}: a JPEG of more than {MAX_SCANS} scans (a progressive photo has about "
+            f"10), each a pass over the whole picture; {RESAVE}"
+        )
+    if segments > MAX_SEGMENTS:
+        raise FmnistError(
+            f"{name}: a JPEG of more than {MAX_SEGMENTS:,} marker segments (a photo has a "
+            f"few dozen); {RESAVE}"
+        )
+
+
 def load_picture(path) -> np.ndarray:
     name = shown(path, limit=None)
     with open_regular_file(path) as picture_file:
@@ -147,6 +174,7 @@ def load_picture(path) -> np.ndarray:
                 image = Image.open(picture_file, formats=FORMATS)
             with image:
                 check_pixel_count(image, name)
+                check_scan_count(image, picture_file, name)
                 rawmode = image.tile[0].args if image.tile else None
                 image.load()
                 return to_model_input(image, decoded_colour_key(image, rawmode))
