@@ -59,6 +59,7 @@ from fmnist.bench_record import (  # noqa: F401  (docs/speed.md's and others' bl
 from fmnist.figures import run_caption
 from fmnist.params import load_params
 from hosts_faults import HOSTS_FAULTS  # noqa: F401
+from model_faults import MODEL_FAULTS  # noqa: F401
 from params_faults import PARAMS_FAULTS
 from picture_faults import PICTURE_FAULTS  # noqa: F401
 from settings_faults import SETTINGS_FAULTS  # noqa: F401

@@ -20,6 +20,7 @@ from fmnist.lesson.fashion_mnist import NUM_CLASSES, NUM_FEATURES
 from fmnist.model_sources import MAX_MODEL_FILE_BYTES
 from fmnist.mxnet_sources import MxnetExport
 from fmnist.onnx_files import OnnxFile, model_bytes
+from model_faults import MODEL_FAULTS
 from test_predict_models import mxnet_export
 
 ONE_PICTURE_S = 20  # predict classifies one picture in ~0.3 s (ONNX), ~1.5 s (MXNet)
@@ -162,6 +163,13 @@ def test_a_hostile_onnx_file_is_refused_before_it_runs(here, name):
     assert result.stderr == (
         f"predict: error: gluon.onnx: {problem}{DO.format(stage='train_gluon')}\n"
     )
+    documented = {"endless Loop": ("graph", 0), "4 GB tensor": ("graph", 1)}
+    documented["oversized"] = ("too large", 0)
+    if name in documented:  # the doc's lines (tests/model_faults.py)
+        row, example = documented[name]
+        size = len(project_onnx()) + MAX_MODEL_FILE_BYTES
+        line = result.stderr.removeprefix("predict: error: ").rstrip("\n")
+        assert MODEL_FAULTS[row].matches(line, example, size=size), line
 
 
 def symbol_with(edit, symbol) -> str:
@@ -207,6 +215,9 @@ def test_a_hostile_mxnet_export_is_refused_before_it_runs(here, export, name):
     assert result.stderr == (
         f"predict: error: {files}: {problem}{DO.format(stage='train_gluon')}\n"
     )
+    if name == "two outputs":  # the doc's line (tests/model_faults.py)
+        line = result.stderr.removeprefix("predict: error: ").rstrip("\n")
+        assert line == MODEL_FAULTS["export graph"].message(file=files)
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:

@@ -24,6 +24,7 @@ from fmnist.params import ScratchParams, TrainParams
 from fmnist.prepared import write_manifest
 from fmnist.results import load_histories
 from fmnist.training_stage import write_history
+from model_faults import MODEL_FAULTS
 
 TRAIN = TrainParams(
     batch_size=4, epochs=1, lr=0.1, lr_schedule="constant", momentum=0.0, weight_decay=0.0, seed=3
@@ -233,10 +234,7 @@ def test_loading_a_wrong_file_says_what_to_do(tmp_path):
         FmnistError, match=r"rerun the train_scratch stage \(dvc repro -f"
     ) as raised:
         read_model(path, "scratch")
-    assert str(raised.value) == (
-        f"{path}: not an MXNet parameter file (it ends too early); rerun the train_scratch "
-        "stage (dvc repro -f train_scratch)"
-    )
+    assert str(raised.value) == MODEL_FAULTS["not MXNet"].message(file=path)
     with pytest.raises(FmnistError, match="rerun the train_gluon stage"):
         read_model(path, "gluon")
     with pytest.raises(
@@ -271,6 +269,9 @@ def test_a_foreign_scratch_file_is_refused_in_one_line(tmp_path, case):
         "; rerun the train_scratch stage (dvc repro -f train_scratch)"
     )
     assert "\n" not in str(raised.value)
+    documented = {"float16": "weights", "NaN": "NaN weights"}  # tests/model_faults.py
+    if case in documented:
+        assert str(raised.value) == MODEL_FAULTS[documented[case]].message(file=path)
 
 
 def test_a_gluon_file_of_another_dtype_or_with_nan_is_refused(tmp_path):
@@ -369,6 +370,8 @@ def test_evaluate_refuses_a_foreign_model_in_one_line_and_writes_nothing(
         f"evaluate: error: {case}.onnx: {says}; use a model this project made "
         "(`dvc repro train_scratch`)"
     ], result.stderr
+    if case == "huge":  # the doc's line (tests/model_faults.py)
+        assert lines[0] == "evaluate: error: " + MODEL_FAULTS["overflow"].message(file="huge.onnx")
     for output in ("metrics", "predicted_classes", "probabilities"):
         assert not (root / output).exists()
 
@@ -376,5 +379,6 @@ def test_evaluate_refuses_a_foreign_model_in_one_line_and_writes_nothing(
 def test_a_history_holding_nan_is_refused_so_no_metric_is_nan(tmp_path):
     stats = [EpochStats(1, float("nan"), 0.5, 2.0, 0.5, 1.0, 20.0)]
     write_history(stats, tmp_path / "live", {"onnx_agreement": 1.0, "onnx_max_difference_ppm": 0})
-    with pytest.raises(FmnistError, match=r"loss.tsv holds NaN or infinite values\); rerun"):
+    with pytest.raises(FmnistError) as raised:
         load_histories({"scratch": tmp_path / "live"})
+    assert str(raised.value) == MODEL_FAULTS["history"].message(dir=tmp_path / "live")

@@ -22,6 +22,7 @@ from fmnist.mxnet_sources import MxnetExport
 from fmnist.onnx_files import OnnxFile
 from fmnist.pictures import MAX_PIXELS, has_light_background, load_picture, to_model_input
 from fmnist.predict import classify, top_classes_line
+from model_faults import MODEL_FAULTS
 from picture_faults import PICTURE_FAULTS
 
 LINE = re.compile(
@@ -128,10 +129,8 @@ def test_a_missing_model_gets_the_same_line_on_both_runtimes(tmp_path, runtime, 
     ):
         result = predict(picture, "--runtime", runtime, cwd=cwd)
         assert result.returncode == 1 and result.stdout == ""
-        assert result.stderr == (
-            f"predict: error: {prefix}{model}: missing; run the {stage} stage "
-            f"(dvc repro {stage}) or fetch it (dvc pull)\n"
-        )
+        missing = MODEL_FAULTS["missing"].message(file=f"{prefix}{model}", stage=stage)
+        assert result.stderr == f"predict: error: {missing}\n"
 
 
 @pytest.mark.parametrize(

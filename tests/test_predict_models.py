@@ -17,6 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from fmnist.onnx_files import INPUT, OUTPUT, model_bytes
+from model_faults import MODEL_FAULTS
 from test_predict import predict
 
 DO = "use a model this project made (`dvc repro {stage}`)"
@@ -115,6 +116,8 @@ def test_a_foreign_mxnet_export_gets_one_line(here, export, problem):
     )
     expected = rf"{files[0]} \+ {files[1]}: {problem}; " + re.escape(DO.format(stage="train_gluon"))
     assert re.fullmatch(expected, line), line
+    if export == "dense20":  # the doc's line (tests/model_faults.py)
+        assert line == MODEL_FAULTS["20 wide"].message(0, file=" + ".join(files))
 
 
 @pytest.mark.parametrize(
@@ -132,6 +135,11 @@ def test_a_foreign_onnx_file_gets_one_line(here, name, problem):
     line = one_error_line(predict("pic.png", "--onnx", f"{name}.onnx", cwd=here))
     expected = rf"{name}\.onnx: {problem}; " + re.escape(DO.format(stage="train_gluon"))
     assert re.fullmatch(expected, line), line
+    documented = {"outputs20": ("20 wide", 1), "inputs100": ("784 inputs", 0)}
+    documented["text"] = ("not ONNX", 0)
+    if name in documented:  # the doc's lines (tests/model_faults.py)
+        row, example = documented[name]
+        assert line == MODEL_FAULTS[row].message(example, file=f"{name}.onnx")
 
 
 def test_the_same_fault_reads_the_same_on_both_runtimes(here):
