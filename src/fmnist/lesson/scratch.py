@@ -50,8 +50,8 @@ def sgd(params, lr, batch_size, momentum=0.0, weight_decay=0.0, velocities=()):
     v <- momentum * v - lr * gradient, then param <- param + v.
 
     In place (-=, *=, +=), where the tutorial writes `param[:] = param - ...`: the same
-    numbers, but `[:] =` goes through MXNet's general indexing code, ~72 us of Python per
-    call against ~7 us for `-=`, a quarter of the scratch epoch's CPU time."""
+    numbers, but `[:] =` goes through MXNet's general indexing code, about ten times the
+    Python work per call of `-=` (docs/lesson.md)."""
     for param, velocity in zip(params, velocities or [None] * len(params), strict=True):
         gradient = param.grad / batch_size
         if weight_decay and param.ndim == 2:
