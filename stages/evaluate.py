@@ -45,9 +45,7 @@ FLAGS = {
 
 
 def main() -> None:
-    parser = stage_parser("evaluate", __doc__, "none")
-    for flag, (metavar, text) in FLAGS.items():
-        parser.add_argument(flag, required=True, metavar=metavar, help=text)
+    parser = stage_parser("evaluate", __doc__, "none", FLAGS)
     args = parser.parse_args()
     outputs = (args.probabilities_dir, args.predicted_classes_dir, args.metrics_dir)
     remove_stale_temporaries(*outputs)

@@ -34,10 +34,8 @@ FLAGS = {
 
 def main() -> None:
     parser = stage_parser(
-        "render", __doc__, "train and gluon.kvstore/workers, for each picture's caption"
+        "render", __doc__, "train and gluon.kvstore/workers, for each picture's caption", FLAGS
     )
-    for flag, (metavar, text) in FLAGS.items():
-        parser.add_argument(flag, required=True, metavar=metavar, help=text)
     args = parser.parse_args()
     paths = {name: Path(args.out_dir) / name for name in PICTURES}
     remove_stale_temporaries(*paths.values())

@@ -12,10 +12,11 @@ SAMPLES = 10
 
 
 def main() -> None:
-    parser = stage_parser("render_samples", __doc__, "none")
-    parser.add_argument("--prepared-dir", required=True, metavar="DIR", help="preprocess's arrays")
-    parser.add_argument("--out", required=True, metavar="FILE", help="output: the PNG picture")
-    args = parser.parse_args()
+    flags = {
+        "--prepared-dir": ("DIR", "preprocess's arrays"),
+        "--out": ("FILE", "output: the PNG picture"),
+    }
+    args = stage_parser("render_samples", __doc__, "none", flags).parse_args()
     remove_stale_temporaries(args.out)
     load_params()
     data = load_prepared(args.prepared_dir, ("train",))

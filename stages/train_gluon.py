@@ -11,38 +11,18 @@ from fmnist.distributed import check_hosts
 from fmnist.guards.atomic import remove_stale_temporaries
 from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.params import load_params
+from fmnist.training_flags import training_flags
 
 
 def main() -> None:
-    parser = stage_parser("train_gluon", __doc__, "the train and gluon sections")
-    parser.add_argument(
-        "--prepared-dir", required=True, metavar="DIR", help="preprocess's .npy arrays"
-    )
-    parser.add_argument(
-        "--model",
-        required=True,
-        metavar="FILE",
-        help="output: the trained parameters (Gluon's save_parameters)",
-    )
-    parser.add_argument(
-        "--export-prefix",
-        required=True,
-        metavar="PREFIX",
-        help="output: the net exported for deployment, PREFIX-symbol.json and PREFIX-0000.params",
-    )
-    parser.add_argument(
-        "--onnx",
-        required=True,
-        metavar="FILE",
-        help="output: the same weights as ONNX, for any ONNX runtime (checked in onnxruntime "
-        "against the model on the validation set)",
-    )
-    parser.add_argument(
-        "--live-dir",
-        required=True,
-        metavar="DIR",
-        help="output: DVCLive's per-epoch train and validation loss and accuracy",
-    )
+    export = {
+        "--export-prefix": (
+            "PREFIX",
+            "output: the net exported for deployment, PREFIX-symbol.json and PREFIX-0000.params",
+        )
+    }
+    flags = training_flags("the trained parameters (Gluon's save_parameters)", export)
+    parser = stage_parser("train_gluon", __doc__, "the train and gluon sections", flags)
     args = parser.parse_args()
     remove_stale_temporaries(args.model, args.onnx, args.live_dir, args.export_prefix)
     params = load_params()

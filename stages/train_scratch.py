@@ -5,33 +5,13 @@ from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.lesson.scratch import ScratchSoftmax
 from fmnist.params import load_params
 from fmnist.prepared import TRAINING_SPLITS, load_prepared
+from fmnist.training_flags import training_flags
 from fmnist.training_stage import TrainingOutputs, run_training
 
 
 def main() -> None:
-    parser = stage_parser("train_scratch", __doc__, "the train and scratch sections")
-    parser.add_argument(
-        "--prepared-dir", required=True, metavar="DIR", help="preprocess's .npy arrays"
-    )
-    parser.add_argument(
-        "--model",
-        required=True,
-        metavar="FILE",
-        help="output: the trained weights W and b (MXNet's nd.save format)",
-    )
-    parser.add_argument(
-        "--onnx",
-        required=True,
-        metavar="FILE",
-        help="output: the same weights as ONNX, for any ONNX runtime (checked in onnxruntime "
-        "against the model on the validation set)",
-    )
-    parser.add_argument(
-        "--live-dir",
-        required=True,
-        metavar="DIR",
-        help="output: DVCLive's per-epoch train and validation loss and accuracy",
-    )
+    flags = training_flags("the trained weights W and b (MXNet's nd.save format)")
+    parser = stage_parser("train_scratch", __doc__, "the train and scratch sections", flags)
     args = parser.parse_args()
     remove_stale_temporaries(args.model, args.onnx, args.live_dir)
     params = load_params()

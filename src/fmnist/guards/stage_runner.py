@@ -209,10 +209,13 @@ def inputs_held_still() -> None:
         raise
 
 
-def stage_parser(stage: str, description: str, settings: str) -> argparse.ArgumentParser:
+def stage_parser(
+    stage: str, description: str, settings: str, flags: dict | None = None
+) -> argparse.ArgumentParser:
     """A stage script's command line. Its flags are paths, which dvc.yaml passes; settings
     come from params.yaml only, never from flags, so that DVC tracks every one of them.
-    `settings` says which: "the fetch section", "none", ..."""
+    `settings` says which: "the fetch section", "none", ... flags: {flag: (metavar, help)},
+    each required."""
     settings = (
         f"Settings from params.yaml: {settings}. Like every stage it first validates "
         "the whole file and stops with one line naming a bad key (the comments in "
@@ -222,12 +225,15 @@ def stage_parser(stage: str, description: str, settings: str) -> argparse.Argume
         textwrap.fill(settings, 78) + "\n\nRun it the DVC way (dvc.yaml passes every "
         f"flag, and reruns it when its inputs change):\n  dvc repro {stage}"
     )
-    return argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog=f"stages/{stage}.py",
         description=description,
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    for flag, (metavar, text) in (flags or {}).items():
+        parser.add_argument(flag, required=True, metavar=metavar, help=text)
+    return parser
 
 
 def positive_int(text: str) -> int:
