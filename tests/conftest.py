@@ -1,11 +1,13 @@
 """Shared fixtures: small generated IDX datasets and real `dvc repro` runs in a temporary
 git repository holding a copy of this project."""
 
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -197,12 +199,33 @@ def small_project(tmp_path, small_dataset, plots_page) -> Project:
 
 @pytest.fixture(scope="session")
 def reproduced_template(tmp_path_factory, small_dataset, plots_page) -> Path:
-    """A small project after `dvc repro`, made once per session (per xdist worker)."""
-    project = small_project_at(
-        tmp_path_factory.mktemp("reproduced") / "project", small_dataset, plots_page
-    )
-    project.dvc("repro")
-    return project.root
+    """A small project after `dvc repro`, made once per test run: under xdist, by the first
+    worker that needs it, while the others wait (they share the run's temporary directory,
+    the dataset its params name included)."""
+
+    def reproduce(root: Path) -> None:
+        small_project_at(root, small_dataset, plots_page).dvc("repro")
+
+    return made_once(tmp_path_factory, "reproduced", reproduce)
+
+
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """basetemp/name, made by make(path) once per run. xdist workers each have a basetemp in
+    the run's directory: there, the first to come makes it under a lock, in a temporary
+    directory renamed when done, so a worker never sees it half-made."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        path = tmp_path_factory.getbasetemp() / name
+        make(path)
+        return path
+    run_directory = tmp_path_factory.getbasetemp().parent
+    path = run_directory / name
+    with open(run_directory / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not path.exists():
+            making = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=run_directory))
+            make(making / name)
+            (making / name).rename(path)
+    return path
 
 
 @pytest.fixture
