@@ -4,12 +4,10 @@ probabilities. A model file may come from elsewhere, so a file that is not that 
 line naming it, the same for ONNX and MXNet files (fmnist.onnx_files, fmnist.mxnet_files,
 fmnist.mxnet_sources)."""
 
-import os
-import stat
-
 import numpy as np
 
 from . import FmnistError
+from .guards.bounded_files import NotRegularFile, TooLarge, read_bounded
 from .lesson.fashion_mnist import NUM_CLASSES
 
 # This project's model files are 31-32 KB (the export's graph 1 KB); a larger one is not one
@@ -21,25 +19,21 @@ SUM_TOLERANCE = 1e-4
 
 
 def read_model_file(path, stage: str) -> bytes:
-    """A model file's bytes, read once (what is checked is what is used), at most the bound.
-    Opened without blocking and checked as opened: a FIFO or a device is refused, not read."""
+    """A model file's bytes, read once (what is checked is what is used), at most the bound
+    (fmnist.guards.bounded_files: a FIFO or a device is refused, not read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        return read_bounded(path, MAX_MODEL_FILE_BYTES)
     except FileNotFoundError:
         raise FmnistError(
             f"{path}: missing; run the {stage} stage (dvc repro {stage}) or fetch it (dvc pull)"
         ) from None
-    with open(fd, "rb") as file:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode):
-            raise FmnistError(f"{path}: not a regular file; give the model's file")
-        data = file.read(MAX_MODEL_FILE_BYTES + 1)
-    if (size := max(status.st_size, len(data))) > MAX_MODEL_FILE_BYTES:
+    except NotRegularFile:
+        raise FmnistError(f"{path}: not a regular file; give the model's file") from None
+    except TooLarge as exc:
         raise FmnistError(
-            f"{path}: {size} bytes, more than any file of this project's models (at most "
+            f"{path}: {exc.size} bytes, more than any file of this project's models (at most "
             f"{MAX_MODEL_FILE_BYTES}); use a model this project made (`dvc repro {stage}`)"
-        )
-    return data
+        ) from None
 
 
 def describe(arrays: dict) -> str:

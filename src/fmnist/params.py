@@ -14,10 +14,8 @@ import dataclasses
 import datetime
 import ipaddress
 import json
-import os
 import re
 import reprlib
-import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from typing_extensions import TypedDict
 
 from . import FmnistError
+from .guards.bounded_files import NotRegularFile, TooLarge, read_bounded
 from .guards.stage_runner import run_stage, shown
 
 DATA_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -311,49 +310,23 @@ def yaml_problem(exc: Exception, text: str) -> tuple[str | None, str]:
 # params.yaml is 2.5 KB; one larger than this is not a file of settings, and is refused
 # before it is read (a symlink to /dev/zero grew memory until MemoryError).
 MAX_PARAMS_BYTES = 1 << 20
-FILE_KINDS = {
-    stat.S_ISDIR: "a directory",
-    stat.S_ISCHR: "a character device",
-    stat.S_ISBLK: "a block device",
-    stat.S_ISFIFO: "a FIFO",
-    stat.S_ISSOCK: "a socket",
-}
-
-
-def file_kind(mode: int) -> str | None:
-    """What a file of this mode is, if it is not a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    return next((kind for test, kind in FILE_KINDS.items() if test(mode)), "not a regular file")
-
-
-def refuse_unless_settings_file(path: Path, mode: int, size: int) -> None:
-    if kind := file_kind(mode):
-        raise ParamsError(
-            f"params: {path} is {kind}, not a regular file; make it a file of settings"
-        )
-    if size > MAX_PARAMS_BYTES:
-        raise ParamsError(
-            f"params: {path} holds {size} bytes, more than a file of settings (at most "
-            f"{MAX_PARAMS_BYTES}); give the project's params.yaml"
-        )
 
 
 def read_params_bytes(path: Path) -> bytes:
-    """The bytes of a regular file of bounded size: a device, FIFO or socket is refused
-    from its stat, before it is opened; the size again after opening and reading."""
+    """The bytes of a regular file of bounded size (fmnist.guards.bounded_files)."""
     try:
-        info = path.stat()
+        return read_bounded(path, MAX_PARAMS_BYTES)
     except FileNotFoundError:
         raise ParamsError(f"params: {path} not found; run from the project root") from None
-    refuse_unless_settings_file(path, info.st_mode, info.st_size)
-    # O_NONBLOCK: had it become a FIFO since, open would wait for a writer for ever.
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
-        info = os.fstat(file.fileno())
-        refuse_unless_settings_file(path, info.st_mode, info.st_size)
-        data = file.read(MAX_PARAMS_BYTES + 1)
-    refuse_unless_settings_file(path, info.st_mode, len(data))
-    return data
+    except NotRegularFile as exc:
+        raise ParamsError(
+            f"params: {path} is {exc.kind}, not a regular file; make it a file of settings"
+        ) from None
+    except TooLarge as exc:
+        raise ParamsError(
+            f"params: {path} holds {exc.size} bytes, more than a file of settings (at most "
+            f"{MAX_PARAMS_BYTES}); give the project's params.yaml"
+        ) from None
 
 
 # What YAML gives that a setting can mean: DVC records these as they are. !!set (unordered),

@@ -14,11 +14,11 @@ records nothing.
 """
 
 import os
-import stat
 import time
 from pathlib import Path
 
 from . import FmnistError
+from .bounded_files import read_bounded
 
 # Set when fmnist is first imported, before a stage has read any input: fmnist/__init__.py
 # imports this module first.
@@ -34,19 +34,15 @@ class Said(str):
 UNREADABLE, MISSING = Said("unreadable"), Said("missing")
 
 
-# Larger, or not a regular file (a FIFO would block the open, /dev/zero grow without end):
-# not a file of settings, and not read here; fmnist.params refuses it with its own line.
+# Larger, or not a regular file: not a file of settings, and not read here (bounded_files);
+# fmnist.params refuses it with its own line.
 MAX_YAML_BYTES = 1 << 20
 
 
 def read_yaml(path) -> object:
     from ruamel.yaml import YAML  # here: predict imports fmnist and never reads YAML
 
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_YAML_BYTES:
-            raise OSError(f"{path} is not a file of settings")
-        return YAML(typ="safe").load(f.read(MAX_YAML_BYTES + 1).decode("utf-8"))
+    return YAML(typ="safe").load(read_bounded(path, MAX_YAML_BYTES).decode("utf-8"))
 
 
 def stage_inputs(stage: str, dvc_yaml="dvc.yaml") -> tuple[list[str], dict[tuple, object]]:
