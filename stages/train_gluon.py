@@ -11,18 +11,11 @@ from fmnist.distributed import check_hosts
 from fmnist.guards.atomic import remove_stale_temporaries
 from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.params import load_params
-from fmnist.training_flags import training_flags
+from fmnist.training_flags import GLUON_FLAGS
 
 
 def main() -> None:
-    export = {
-        "--export-prefix": (
-            "PREFIX",
-            "output: the net exported for deployment, PREFIX-symbol.json and PREFIX-0000.params",
-        )
-    }
-    flags = training_flags("the trained parameters (Gluon's save_parameters)", export)
-    parser = stage_parser("train_gluon", __doc__, "the train and gluon sections", flags)
+    parser = stage_parser("train_gluon", __doc__, "the train and gluon sections", GLUON_FLAGS)
     args = parser.parse_args()
     remove_stale_temporaries(args.model, args.onnx, args.live_dir, args.export_prefix)
     params = load_params()

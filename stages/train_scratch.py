@@ -5,13 +5,12 @@ from fmnist.guards.stage_runner import run_stage, stage_parser
 from fmnist.lesson.scratch import ScratchSoftmax
 from fmnist.params import load_params
 from fmnist.prepared import TRAINING_SPLITS, load_prepared
-from fmnist.training_flags import training_flags
+from fmnist.training_flags import SCRATCH_FLAGS
 from fmnist.training_stage import TrainingOutputs, run_training
 
 
 def main() -> None:
-    flags = training_flags("the trained weights W and b (MXNet's nd.save format)")
-    parser = stage_parser("train_scratch", __doc__, "the train and scratch sections", flags)
+    parser = stage_parser("train_scratch", __doc__, "the train and scratch sections", SCRATCH_FLAGS)
     args = parser.parse_args()
     remove_stale_temporaries(args.model, args.onnx, args.live_dir)
     params = load_params()

@@ -1,6 +1,7 @@
-"""The command line both training stages share (stage_parser's flags: path flags that
-dvc.yaml passes), in a module of its own: train_gluon's dist_sync launcher reads it without
-importing MXNet, which fmnist.training_stage does."""
+"""The command lines of the training stages (stage_parser's flags: path flags that dvc.yaml
+passes), in a module of their own: train_gluon's dist_sync launcher passes its flags on to
+the workers, whose parser (fmnist.distributed) reads GLUON_FLAGS here without importing
+MXNet, which fmnist.training_stage does."""
 
 
 def training_flags(model_help: str, export: dict | None = None) -> dict:
@@ -17,3 +18,15 @@ def training_flags(model_help: str, export: dict | None = None) -> dict:
         ),
         "--live-dir": ("DIR", "output: DVCLive's per-epoch train and validation loss and accuracy"),
     }
+
+
+SCRATCH_FLAGS = training_flags("the trained weights W and b (MXNet's nd.save format)")
+GLUON_FLAGS = training_flags(
+    "the trained parameters (Gluon's save_parameters)",
+    {
+        "--export-prefix": (
+            "PREFIX",
+            "output: the net exported for deployment, PREFIX-symbol.json and PREFIX-0000.params",
+        )
+    },
+)

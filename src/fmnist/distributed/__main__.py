@@ -12,6 +12,7 @@ import sys
 from ..guards.forked import die_with_parent
 from ..guards.stage_runner import run_stage
 from ..params import parse_params
+from ..training_flags import GLUON_FLAGS
 from . import DistributedError
 
 
@@ -32,8 +33,8 @@ def main() -> None:
     commands.add_parser("scheduler", help="ps-lite's scheduler (one per job)")
     commands.add_parser("server", help="a ps-lite server: sums the workers' gradients")
     worker = commands.add_parser("worker", help="train on one shard")
-    for flag in ("--prepared-dir", "--model", "--onnx", "--export-prefix", "--live-dir"):
-        worker.add_argument(flag, required=True)
+    for flag, (metavar, text) in GLUON_FLAGS.items():  # train_gluon's own, passed on
+        worker.add_argument(flag, required=True, metavar=metavar, help=text)
     worker.add_argument(
         "--index",
         type=int,
