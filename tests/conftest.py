@@ -232,8 +232,11 @@ def made_once(tmp_path_factory, name: str, make) -> Path:
 def reproduced_project(tmp_path, reproduced_template) -> Project:
     """small_project after `dvc repro`: a copy of the session's, outputs and DVC cache with
     it (DVC hashes the copied files afresh: its state is keyed by inode)."""
-    root = tmp_path / "project"
-    shutil.copytree(reproduced_template, root, symlinks=True)
+    return copy_reproduced(reproduced_template, tmp_path / "project")
+
+
+def copy_reproduced(template: Path, root: Path) -> Project:
+    shutil.copytree(template, root, symlinks=True)
     return Project(root)
 
 

@@ -13,7 +13,7 @@ import mxnet as mx
 import pytest
 import yaml
 
-from conftest import AS_ROOT, Mounts, small_project_at
+from conftest import AS_ROOT, Mounts, copy_reproduced
 from fmnist import mxnet_files
 from fmnist.guards.atomic import TEMP_GLOB, staged_outputs
 from fmnist.lesson.gluon import GluonSoftmax
@@ -27,16 +27,15 @@ ROOMY = "256m"  # the tmpfs's size while the pipeline is built (it holds ~6 MB)
 
 
 @pytest.fixture(scope="module")
-def project_on_tmpfs(tmp_path_factory, small_dataset, plots_page):
+def project_on_tmpfs(tmp_path_factory, reproduced_template):
     """(project, its tmpfs mount point, the mounts), after a full `dvc repro`."""
     disk = tmp_path_factory.mktemp("disk")
     mounts = Mounts()
     mounts.tmpfs(disk, ROOMY)
     try:
-        project = small_project_at(disk / "project", small_dataset, plots_page)
+        project = copy_reproduced(reproduced_template, disk / "project")
         # DVC's own per-user cache stays off the small disk: this test is about the stages.
         project.env["DVC_SITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("dvc-site-cache"))
-        project.dvc("repro")
         project.commit("pipeline run")
         yield project, disk, mounts
     finally:

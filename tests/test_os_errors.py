@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import AS_ROOT, small_project_at
+from conftest import AS_ROOT, copy_reproduced
 from fmnist.guards.atomic import TEMP_GLOB
 from stage_faults import FILE_FAULTS
 
@@ -21,12 +21,8 @@ WITHOUT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, small_dataset, plots_page):
-    project = small_project_at(
-        tmp_path_factory.mktemp("os-errors") / "project", small_dataset, plots_page
-    )
-    project.dvc("repro")
-    return project
+def project(tmp_path_factory, reproduced_template):
+    return copy_reproduced(reproduced_template, tmp_path_factory.mktemp("os-errors") / "project")
 
 
 @pytest.fixture
