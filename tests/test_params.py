@@ -609,3 +609,16 @@ def test_the_documented_params_faults_give_their_documented_lines(fault, tmp_pat
     with pytest.raises(ParamsError) as refused:
         load_params("params.yaml")
     assert str(refused.value) == message
+
+
+def test_dvc_reads_a_deeply_nested_params_yaml_to_an_error_not_a_crash(small_project):
+    """DVC parses params.yaml with ruamel.yaml before any stage runs. In pure Python, as
+    installed, nesting too deep ends in DVC's one error line; ruamel.yaml's C parser
+    (ruamel.yaml.clib, which would make DVC's reads faster) crashes on it instead, killed
+    by a segmentation fault."""
+    project = small_project
+    with project.params_path.open("a") as params:
+        params.write("deep: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    result = project.dvc("status", check=False, timeout=120)
+    assert result.returncode == 255, (result.returncode, result.stderr[-500:])
+    assert result.stderr.startswith("ERROR: "), result.stderr[-500:]
