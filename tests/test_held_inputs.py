@@ -112,12 +112,11 @@ def recorded_epochs(project) -> int:
     return lock["stages"]["train_scratch"]["params"]["params.yaml"]["train.epochs"]
 
 
-@pytest.mark.expensive("a pipeline run, then two real 150-epoch trainings edited midway")
+@pytest.mark.expensive("two real 150-epoch trainings, each edited midway")
 def test_a_param_or_source_edited_during_dvc_repro_fails_the_stage_and_records_nothing(
-    small_project,
+    reproduced_project,
 ):
-    project = small_project
-    project.dvc("repro", "train_scratch")
+    project = reproduced_project
     project.set_params(train={"epochs": 150})
     project.commit("150 epochs")
     model = project.root / "models/scratch.params"

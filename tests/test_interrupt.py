@@ -75,9 +75,8 @@ def stop_during_training(project, stop, stderr_path) -> str:
 
 
 @pytest.mark.expensive("a real training stopped by a signal under dvc repro, then the full rerun")
-def test_stopping_training_leaves_nothing_and_the_next_repro_reruns(small_project, tmp_path):
-    project, root = small_project, small_project.root
-    project.dvc("repro", "train_scratch")
+def test_stopping_training_leaves_nothing_and_the_next_repro_reruns(reproduced_project, tmp_path):
+    project, root = reproduced_project, reproduced_project.root
     project.commit("trained")
     lock = (root / "dvc.lock").read_bytes()
     model = (root / "models/scratch.params").read_bytes()

@@ -294,11 +294,11 @@ def write_train_values(project, **scalars: str) -> None:
     project.params_path.write_text("".join(lines))
 
 
-def test_a_run_trains_what_dvc_params_diff_reports(small_project):
+def test_a_run_trains_what_dvc_params_diff_reports(reproduced_project):
     """010 (PyYAML: 8), 0_32 (PyYAML: 26) and 1e-1 (PyYAML: text): the stage trains the
     values DVC records. The trained epochs are DVCLive's steps; the trained batch size and
     learning rate show in the model's bytes, equal to a forced rerun with the plain values."""
-    project = small_project
+    project = reproduced_project
     write_train_values(project, epochs="010", batch_size="0_32", lr="1e-1")
     project.dvc("repro", "train_scratch")
     reported = json.loads(project.dvc("params", "diff", "--all", "--json").stdout)["params.yaml"]

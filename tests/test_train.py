@@ -184,8 +184,8 @@ def test_a_healthy_epoch_passes_the_guard():
     check_divergence(np.array([2.3, 229.0, 0.1]), first_loss=2.3, epoch=1)
 
 
-def test_a_diverging_stage_fails_with_the_location_and_writes_no_model(small_project):
-    project = small_project
+def test_a_diverging_stage_fails_with_the_location_and_writes_no_model(reproduced_project):
+    project = reproduced_project
     project.set_params(train={"lr": 1000})
     project.commit("far too high a learning rate")
     result = project.dvc("repro", "--keep-going", "train_scratch", "train_gluon", check=False)
