@@ -13,7 +13,7 @@ import onnx
 import pytest
 import yaml
 
-from conftest import AS_ROOT, PROJECT, small_project_at
+from conftest import AS_ROOT, PROJECT, copy_reproduced
 from fmnist import FmnistError
 from fmnist.mxnet_sources import read_model
 from fmnist.onnx_files import (
@@ -106,13 +106,9 @@ def test_weights_that_are_not_the_models_are_refused(weight, bias, expected):
 
 
 @pytest.fixture(scope="module")
-def evaluated_project(tmp_path_factory, small_dataset, plots_page):
-    """The small project run up to evaluate, shared by this module's pipeline tests."""
-    project = small_project_at(
-        tmp_path_factory.mktemp("onnx") / "project", small_dataset, plots_page
-    )
-    project.dvc("repro", "evaluate")
-    return project
+def evaluated_project(tmp_path_factory, reproduced_template):
+    """A copy of the run's reproduced small project, shared by this module's pipeline tests."""
+    return copy_reproduced(reproduced_template, tmp_path_factory.mktemp("onnx") / "project")
 
 
 def test_evaluate_records_the_check_as_metrics(evaluated_project):
