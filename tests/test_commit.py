@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import small_project_at
+from conftest import copy_reproduced
 from fmnist.guards.atomic import PAUSE_VARIABLE, TEMP_GLOB, aside_path, temp_path
 from fmnist.mxnet_files import export_paths
 from stage_faults import STOP_FAULTS
@@ -63,11 +63,9 @@ def start_paused_commit(project) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, small_dataset, plots_page):
+def trained(tmp_path_factory, reproduced_template):
     """(project, files of a run at train.lr 0.1, files of a run at 0.05, now in params)."""
-    project = small_project_at(
-        tmp_path_factory.mktemp("commit") / "project", small_dataset, plots_page
-    )
+    project = copy_reproduced(reproduced_template, tmp_path_factory.mktemp("commit") / "project")
     project.set_params(train={"lr": 0.1})
     project.dvc("repro", "train_scratch")
     old = snapshot(project.root)
