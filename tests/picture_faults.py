@@ -52,11 +52,9 @@ PICTURE_FAULTS = {
         "predict: error: {picture}: {width}x{height} is {pixels:,} pixels, more than the "
         "{max_pixels:,} predict decodes (about 1 GB of memory); shrink it (the model sees "
         "28x28 pixels) and try again",
-        "Checked from the header, before anything is decoded: a 13,370 x 13,370 PNG is "
-        "refused in 0.13 s and 43 MB (decoding it took 3.5 GB and 14 s). Measured peak memory "
-        "per million pixels: 19.1 MB for RGBA and grey-with-alpha PNGs, 12.4 MB for 16-bit "
-        "grey, 10.5 MB for an RGB JPEG; at the bound (an 8000x6000 camera picture fits) "
-        "955 MB and 0.9-2.4 s.",
+        "Checked from the header, before anything is decoded, so a picture too large is never "
+        f"decoded. The bound ({MAX_PIXELS // 1_000_000} million pixels) holds an 8000x6000 "
+        "camera picture.",
         (
             {
                 **PICTURE,
@@ -73,11 +71,10 @@ PICTURE_FAULTS = {
         "predict: error: {picture}: a JPEG of more than {max_scans} scans (a progressive "
         "photo has about 10), each a pass over the whole picture; " + RESAVE,
         "Counted from the markers before anything is decoded, as libjpeg walks them (a "
-        "segment's bytes are skipped by its length, so a thumbnail inside one does not count), "
-        "in under 0.01 s. Measured at 50 million pixels: the usual progressive file (6 scans "
-        "grey, 10 colour) 0.4-0.6 s; 100 scans of the costliest kind 3.6-3.7 s; a 1.2 MB file "
-        "of 10,000 such scans would take about 5.5 minutes (1,000 took 32.5-33.7 s) and is "
-        "refused at once. `tests/test_jpeg_scans.py` holds 100 such scans to 30 s.",
+        "segment's bytes are skipped by its length, so a thumbnail inside one does not count). "
+        "A file's decoding time grows with its scans times its pixels; `tests/test_jpeg_scans.py` "
+        "holds 100 scans of the costliest kind at 50 million pixels to 30 s, and refuses a "
+        "1.2 MB file of 10,000 such scans before decoding it.",
         ({**PICTURE, "max_scans": MAX_SCANS},),
     ),
     "segments": Fault(

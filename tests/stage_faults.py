@@ -4,6 +4,7 @@ test_commit.py, test_stop_native.py, test_held_inputs.py, test_remote.py, test_f
 and test_os_errors.py."""
 
 from fault_lines import Fault, Varies
+from fmnist.guards.stage_runner import STOP_GRACE_S
 
 SAME = "Same."
 AGAIN = "Run `dvc repro` to run the stage again."
@@ -38,14 +39,14 @@ STOP_FAULTS = {
         shown="nothing (no process is left to say it)",
     ),
     "native": Fault(
-        "Ctrl-C, SIGTERM or SIGHUP while native code never returns (measured: onnxruntime "
+        "Ctrl-C, SIGTERM or SIGHUP while native code never returns (tried: onnxruntime "
         "running a Loop of 10**15 steps)",
         STOPPED,
         "Python's handler cannot run inside a native call; a watchdog thread, woken by Python's "
         "signal wakeup fd, removes the temporary outputs and ends the process with the same "
-        "line and status (128 + signal) 1.0 s after the signal (`STOP_GRACE_S`), unless the "
-        "handler ran by then or a commit holds the signal. Measured 1.0 s for SIGINT, SIGTERM "
-        "and SIGHUP (`tests/test_stop_native.py`); before, only SIGKILL ended it.",
+        f"line and status (128 + signal) {STOP_GRACE_S} s after the signal (`STOP_GRACE_S`), "
+        "unless the handler ran by then or a commit holds the signal. `tests/test_stop_native.py` "
+        "checks it for SIGINT, SIGTERM and SIGHUP; before, only SIGKILL ended it.",
         tuple({"stage": "endless", "signal": s} for s in ("SIGTERM", "SIGINT", "SIGHUP")),
         doc_examples=1,
     ),
