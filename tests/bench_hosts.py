@@ -1,7 +1,7 @@
 """Seconds per epoch of train_gluon on the real data (params.yaml's train section): one
 process, dist_sync with 2 workers on this machine, and with worker 1 on a test host (a
-network namespace with sshd, tests/hosts.py). Needs root; the numbers in docs/scaling-out.md
-come from `PYTHONPATH=src python tests/bench_hosts.py` on a quiet machine (load < 0.5).
+network namespace with sshd, tests/hosts.py). Needs root; run it as
+`PYTHONPATH=src python tests/bench_hosts.py` on a quiet machine (load < 0.5).
 
 The test host shares this machine's CPU cores: the third row measures the path through ssh,
 a network link and the parameter server, not the gain of a second machine's cores."""
