@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-3.12 lint lock bench bench-loop push pull plots-page predict docs venv data-source \
+.PHONY: help run test test-3.12 lint lock bench bench-loop sweep push pull plots-page predict docs venv data-source \
 	test-packages clean distclean FORCE
 
 help: ## list the targets (what a bare `make` does)
@@ -60,6 +60,9 @@ bench: $(STAMP) data-source ## seconds per epoch: the tutorial's loop, ours, num
 
 bench-loop: $(STAMP) data-source ## dvc repro after a train.lr change, per stage (AGAINST=REV: beside it)
 	python -m fmnist.loop_bench $(if $(AGAINST),--against $(AGAINST))
+
+sweep: $(STAMP) data-source ## docs/dvc-tools.md's sweep on the real data, recorded (minutes)
+	python -m fmnist.sweep_record
 
 # Share the cached outputs (data, models) through the DVC remote in .dvc/config; metrics,
 # DVCLive histories and plots are `cache: false` and travel with git instead.

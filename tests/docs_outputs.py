@@ -50,12 +50,14 @@ from fmnist.bench_record import (  # noqa: F401  (docs/speed.md's and others' bl
     GLUON,
     LOOP_RECORD,
     SCRATCH,
+    SWEEP_RECORD,
     bench_sentence,
     bench_table,
     loop_table,
     profile_table,
     read_record,
     run_line,
+    sweep_table,
 )
 from fmnist.figures import run_caption
 from fmnist.params import load_params
@@ -290,7 +292,7 @@ def faults_table(*tables: dict) -> None:
 
 
 def measured(render, *args, record=BENCH_RECORD) -> None:
-    """What render() makes of a record `make bench` or `make bench-loop` wrote
+    """What render() makes of a record `make bench`, `make bench-loop` or `make sweep` wrote
     (docs/measured/): the doc says what the record says, and the record where and when."""
     import cog
 

@@ -199,7 +199,7 @@ def test_a_bad_record_is_refused_in_one_line_naming_it(tmp_path, what):
         read_record(path)
     message = str(raised.value)
     assert message.startswith(f"{path}: not a benchmark record (") and "\n" not in message
-    assert message.endswith("`make bench` or `make bench-loop` writes it")
+    assert message.endswith("`make bench`, `make bench-loop` or `make sweep` writes it")
 
 
 def test_a_bench_record_without_a_loop_the_summary_compares_is_refused(tmp_path):

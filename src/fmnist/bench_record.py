@@ -1,8 +1,9 @@
-"""What `make bench` and `make bench-loop` measured, as a record (docs/measured/*.json): the
-timings, the command, the commit, when, and on what machine (CPU model, logical CPUs, load
-average at the start and the end). The docs (docs/speed.md) show its numbers only through
-the functions here (cog blocks, tests/docs_outputs.py), so a doc and its record cannot
-disagree without the docs test failing.
+"""What `make bench`, `make bench-loop` and `make sweep` measured, as a record
+(docs/measured/*.json): the timings (or the sweep's table), the command, the commit, when,
+and on what machine (CPU model, logical CPUs, load average at the start and the end). The
+docs (docs/speed.md, docs/dvc-tools.md) show a record only through the functions here (cog
+blocks, tests/docs_outputs.py), so a doc and its record cannot disagree without the docs
+test failing.
 
 Each record keeps the raw timings (every epoch, every repro); medians, ranges and ratios
 are computed from them when shown, by the same functions the benchmarks print with.
@@ -34,6 +35,7 @@ from .guards.atomic import write_text_atomic
 
 BENCH_RECORD = Path("docs/measured/bench.json")
 LOOP_RECORD = Path("docs/measured/loop-bench.json")
+SWEEP_RECORD = Path("docs/measured/sweep.json")
 
 # `make bench`'s loops, as its table and the record name them.
 TUTORIAL = "tutorial (per-item transform, DataLoader)"
@@ -104,7 +106,13 @@ class LoopRecord(Run):
     trees: Annotated[list[TreeTimes], Field(min_length=1, max_length=2)]  # HEAD, AGAINST
 
 
-Record = Annotated[BenchRecord | LoopRecord, Field(discriminator="kind")]
+class SweepRecord(Run):
+    kind: Literal["sweep"] = "sweep"
+    commands: list[list[str]]  # run in this order: queue the grid, run it, show it
+    table: str  # what the last command printed
+
+
+Record = Annotated[BenchRecord | LoopRecord | SweepRecord, Field(discriminator="kind")]
 RECORD = TypeAdapter(Record)
 
 
@@ -161,17 +169,18 @@ def record_destination(text: str) -> Path:
     return path
 
 
-def write_record(path: Path, record: BenchRecord | LoopRecord) -> None:
+def write_record(path: Path, record: BenchRecord | LoopRecord | SweepRecord) -> None:
     write_text_atomic(path, record.model_dump_json(indent=1) + "\n")
 
 
-def read_record(path: Path) -> BenchRecord | LoopRecord:
+def read_record(path: Path) -> BenchRecord | LoopRecord | SweepRecord:
     try:
         return RECORD.validate_json(Path(path).read_bytes())
     except (OSError, ValidationError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else first_error(exc)
         raise FmnistError(
-            f"{path}: not a benchmark record ({why}); `make bench` or `make bench-loop` writes it"
+            f"{path}: not a benchmark record ({why}); `make bench`, `make bench-loop` or "
+            "`make sweep` writes it"
         ) from None
 
 
@@ -184,7 +193,7 @@ def first_error(exc: ValidationError) -> str:
 # What the docs show, made from a record.
 
 
-def run_line(record: BenchRecord | LoopRecord) -> str:
+def run_line(record: BenchRecord | LoopRecord | SweepRecord) -> str:
     machine, started = record.machine, record.started
     minutes = (record.finished - started).total_seconds() / 60
     return (
@@ -304,3 +313,8 @@ def loop_table(record: LoopRecord) -> str:
         first, second = (tree.name for tree in record.trees)
         lines.append(f"`dvc repro` on {first} takes {ratio:.2f} times as long as on {second}.")
     return "\n".join(lines)
+
+
+def sweep_table(record: SweepRecord) -> str:
+    """What the sweep's `dvc exp show` printed, as a code block."""
+    return "```\n" + record.table.rstrip("\n") + "\n```"
