@@ -40,7 +40,9 @@ def sweep(tree: Tree) -> str:
     """The defaults run committed on `sweep`, then the grid queued, run, and shown."""
     tree.env |= AUTHOR
     dvc(tree, ["dvc", "repro"])
-    for git in (["checkout", "-q", "-b", "sweep"], ["add", "-A"], ["commit", "-q", "-m", "run"]):
+    # The defaults run gives the committed bytes, so the commit may be empty.
+    commit = ["commit", "-q", "--allow-empty", "-m", "defaults run"]
+    for git in (["checkout", "-q", "-b", "sweep"], ["add", "-A"], commit):
         subprocess.run(["git", *git], cwd=tree.root, env=tree.env, check=True)
     try:
         dvc(tree, QUEUE)
