@@ -246,6 +246,39 @@ def models_alike() -> None:
     )
 
 
+def sweep_rows(record) -> list[dict]:
+    """The experiments of the sweep's `dvc exp show --md` table: lr, momentum, the two
+    models' validation accuracies and their agreement."""
+    rows = []
+    for line in record.table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[0].startswith(("├──", "└──")):
+            scratch, gluon, agreement, lr, momentum = map(float, cells[1:6])
+            rows.append(dict(scratch=scratch, gluon=gluon, agreement=agreement, lr=lr, m=momentum))
+    return rows
+
+
+def sweep_findings() -> None:
+    """docs/dvc-tools.md: the best set of the recorded sweep on validation, which must be the
+    README's tuned set (chosen there, never on the test set), and the runner-up."""
+    import cog
+
+    rows = sorted(sweep_rows(read_record(SWEEP_RECORD)), key=lambda row: -row["scratch"])
+    tuned = dict(arg.split("=") for arg in readme_tuned_command() if arg.startswith("train."))
+    best, second = rows[0], rows[1]
+    if (best["lr"], best["m"]) != (float(tuned["train.lr"]), float(tuned["train.momentum"])):
+        raise AssertionError(
+            f"the README's tuned set is not the sweep's best on validation: {best}"
+        )
+    behind = round((best["scratch"] - second["scratch"]) * 10_000)
+    cog.outl(
+        f"lr {best['lr']:g} with momentum {best['m']:g} is the best of the grid on validation "
+        f"({best['scratch']:.4f}), the README's tuned set; lr {second['lr']:g} with momentum "
+        f"{second['m']:g} is {behind} validation images behind. One seed per set: the grid "
+        "tells the region, not a winner to the fourth digit."
+    )
+
+
 def params_faults_table() -> None:
     """docs/failure-modes.md, "Bad values in params.yaml": tests/params_faults.py's rows."""
     import cog

@@ -3,11 +3,14 @@ compares them in a narrow table (the commands of docs/dvc-tools.md, on the small
 
 import csv
 import io
+import shlex
 import subprocess
 
 import pytest
 
 from conftest import PROJECT, VENV_BIN
+from fmnist.bench_record import SWEEP_RECORD, read_record
+from test_docs import commands
 
 # docs/dvc-tools.md shows these flags; the test checks it does.
 NARROW_TABLE = (
@@ -78,3 +81,12 @@ def test_docs_show_the_sweep_commands():
         f"dvc exp show --md --hide-failed --drop '.*' --keep '{NARROW_TABLE[3]}'",
     ):
         assert command in docs, command
+
+
+def test_the_recorded_sweep_ran_the_commands_the_docs_show():
+    """docs/measured/sweep.json (`make sweep`), whose table dvc-tools.md shows, holds what
+    the doc's own commands printed."""
+    record = read_record(PROJECT / SWEEP_RECORD)
+    shown = [shlex.split(command) for _, command in commands(DOCS.read_text())]
+    missing = [shlex.join(command) for command in record.commands if command not in shown]
+    assert not missing, f"docs/dvc-tools.md does not show what make sweep ran: {missing}"
