@@ -20,7 +20,7 @@ from .bench_record import (
     record_destination,
     write_record,
 )
-from .loop_bench import Tree
+from .loop_bench import DVC, Tree
 
 QUEUE = ["dvc", "exp", "run", "--queue", "-S", "train.epochs=30", "-S", "train.lr_schedule=cosine"]
 QUEUE += ["-S", "train.lr=0.05,0.1,0.5,1.0", "-S", "train.momentum=0,0.9"]
@@ -33,7 +33,7 @@ AUTHOR |= {"GIT_COMMITTER_NAME": "sweep", "GIT_COMMITTER_EMAIL": "sweep@example.
 
 
 def dvc(tree: Tree, argv: list[str]) -> str:
-    return tree.run([Path(sys.executable).parent / "dvc", *argv[1:]])[1]
+    return tree.run([DVC, *argv[1:]])[1]
 
 
 def sweep(tree: Tree) -> str:
@@ -48,12 +48,7 @@ def sweep(tree: Tree) -> str:
         dvc(tree, QUEUE)
         dvc(tree, RUN_ALL)
     finally:  # no queue worker outlives the clone
-        subprocess.run(
-            [Path(sys.executable).parent / "dvc", "queue", "stop", "--kill"],
-            cwd=tree.root,
-            env=tree.env,
-            capture_output=True,
-        )
+        tree.run([DVC, "queue", "stop", "--kill"], check=False)
     return dvc(tree, SHOW)
 
 
