@@ -5,6 +5,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,13 @@ AS_ROOT = pytest.mark.skipif(
 )
 VENV_BIN = Path(sys.executable).parent
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist")
+
+
+def pytest_configure(config):
+    """A shell without job control starts `make test &` with SIGINT ignored, and every stage the
+    tests start would inherit that: the tests that stop a stage with Ctrl-C need it delivered."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
