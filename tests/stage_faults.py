@@ -50,6 +50,17 @@ STOP_FAULTS = {
         tuple({"stage": "endless", "signal": s} for s in ("SIGTERM", "SIGINT", "SIGHUP")),
         doc_examples=1,
     ),
+    "in a finalizer": Fault(
+        "Ctrl-C, SIGTERM or SIGHUP while a finalizer runs (an MXNet array freed by the garbage "
+        "collector)",
+        STOPPED,
+        "Python drops an exception raised in a finalizer (`Exception ignored in ... __del__`), "
+        "so the stage would train on with the signals ignored; its `sys.unraisablehook` sees "
+        "the stop and ends the process the way the watchdog does. `tests/test_atomic.py` "
+        "checks it for SIGINT, SIGTERM and SIGHUP with a finalizer that sleeps.",
+        tuple({"stage": "demo", "signal": s} for s in ("SIGINT", "SIGTERM", "SIGHUP")),
+        doc_examples=1,
+    ),
     "dvc killed": Fault(
         "SIGTERM to `dvc repro` and its stage",
         None,

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import PROJECT
 from fmnist.guards.atomic import TEMP_GLOB, atomic_path, stop_signals_held, write_text_atomic
+from stage_faults import STOP_FAULTS
 
 
 def leftovers(directory):
@@ -67,12 +68,20 @@ from fmnist.guards.atomic import atomic_path
 from fmnist.guards.stage_runner import run_stage
 from fmnist import FmnistError
 
+class SlowToFree:
+    def __del__(self):
+        time.sleep(0.05)
+
 def main():
     if sys.argv[2] == "error":
         raise FmnistError("the input is bad; fix it")
     with atomic_path(sys.argv[1]) as tmp:
         tmp.write_text("half of it")
         print("writing", flush=True)
+        if sys.argv[2] == "freeing":  # the signal comes while a finalizer runs
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                SlowToFree()
         time.sleep(60)
 
 run_stage("demo", main)
@@ -88,26 +97,26 @@ def start_stage(final, mode="write", **popen):
         text=True,
         **popen,
     )
-    if mode == "write":
+    if mode != "error":
         assert process.stdout.readline() == "writing\n"
     return process
 
 
+@pytest.mark.parametrize("mode", ["write", "freeing"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_stops_the_stage_cleanly(tmp_path, signum):
+def test_a_signal_stops_the_stage_cleanly(tmp_path, signum, mode):
+    """Also when it comes during a finalizer, where Python drops the exception it raises."""
     final = tmp_path / "model.params"
     final.write_text("old")
-    process = start_stage(final)
+    process = start_stage(final, mode)
     try:
         process.send_signal(signum)
         _, err = process.communicate(timeout=30)
     finally:
         process.kill()
     assert process.returncode == 128 + signum
-    assert err == (
-        f"demo: stopped by {signal.Signals(signum).name} before finishing; no file "
-        "was left half-written. Run `dvc repro` to run the stage again.\n"
-    )
+    fault = STOP_FAULTS["stopped" if mode == "write" else "in a finalizer"]
+    assert err == fault.message(stage="demo", signal=signal.Signals(signum).name) + "\n"
     assert final.read_text() == "old" and not leftovers(tmp_path)
 
 

@@ -76,6 +76,19 @@ def _watch_stop_signals(name: str, wakeup: int) -> None:
             _end_now(name, signum)
 
 
+def end_on_a_swallowed_stop(name: str) -> None:
+    """A stop signal's exception raised inside a finalizer (an MXNet array's __del__, run
+    by the garbage collector at any instruction) is printed and dropped by Python, and the
+    signals are ignored by then: end the stage here instead of training on."""
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, Stopped):
+            _end_now(name, unraisable.exc_value.signum)
+        sys.__unraisablehook__(unraisable)
+
+    sys.unraisablehook = hook
+
+
 def _end_now(name: str, signum: int) -> None:
     """The stage's own stop line and exit status, without waiting for the main thread."""
     atomic.discard_pending()
@@ -177,6 +190,7 @@ def run_stage(name: str, main, skip_exit_handlers: bool = False) -> None:
     parameter server it is done."""
     install_stop_handlers()
     start_stop_watchdog(name)
+    end_on_a_swallowed_stop(name)
     for line in (missing_isa_warning(cpu_flags()), override_notice()):
         if line:
             print(f"{name}: {line}", file=sys.stderr)
