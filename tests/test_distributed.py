@@ -355,12 +355,19 @@ def test_a_worker_that_finishes_early_stops_the_job_and_says_so(tmp_path, prepar
     assert time.monotonic() - started < 40, "the job should not wait for its time limit"
 
 
-@pytest.mark.expensive("a whole dvc repro with a real dist_sync job: scheduler, server, 2 workers")
-def test_repro_with_two_workers_reports_their_accuracy(small_project):
-    project = small_project
+@pytest.mark.expensive("a real dist_sync job under dvc repro: scheduler, server, 2 workers")
+def test_repro_with_two_workers_reports_their_accuracy(reproduced_project):
+    """`dvc repro` after the change reruns train_gluon as a real dist_sync job (scheduler,
+    server, 2 workers), then evaluate and render."""
+    project = reproduced_project
     project.set_params(gluon={"kvstore": "dist_sync", "workers": 2})
     project.commit("two workers")
     output = project.dvc("repro").stdout
+    assert re.findall(r"^Running stage '(\w+)'", output, re.M) == [
+        "train_gluon",
+        "evaluate",
+        "render",
+    ]
     assert "2 workers ended with identical weights" in output
     metrics = json.loads(project.dvc("metrics", "show", "--json").stdout)
     accuracy = metrics[""]["data"]["metrics/test_accuracy.json"]["data"]["gluon"]
