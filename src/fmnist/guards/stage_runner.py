@@ -77,9 +77,10 @@ def _watch_stop_signals(name: str, wakeup: int) -> None:
 
 
 def end_on_a_swallowed_stop(name: str) -> None:
-    """A stop signal's exception raised inside a finalizer (an MXNet array's __del__, run
-    by the garbage collector at any instruction) is printed and dropped by Python, and the
-    signals are ignored by then: end the stage here instead of training on."""
+    """Python drops an exception raised inside a finalizer (an MXNet array's __del__, run
+    by the garbage collector at any instruction), handing it only to sys.unraisablehook.
+    A stop signal's would be lost, with the signals ignored by then: end the stage here
+    instead of training on."""
 
     def hook(unraisable):
         if isinstance(unraisable.exc_value, Stopped):
