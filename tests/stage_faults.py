@@ -58,7 +58,7 @@ STOP_FAULTS = {
         "so the stage would train on with the signals ignored; its `sys.unraisablehook` sees "
         "the stop and ends the process the way the watchdog does. `tests/test_atomic.py` "
         "checks it for SIGINT, SIGTERM and SIGHUP with a finalizer that sleeps.",
-        tuple({"stage": "demo", "signal": s} for s in ("SIGINT", "SIGTERM", "SIGHUP")),
+        tuple({**SCRATCH, "signal": s} for s in ("SIGINT", "SIGTERM", "SIGHUP")),
         doc_examples=1,
     ),
     "dvc killed": Fault(
