@@ -217,6 +217,50 @@ def reproduced_template(tmp_path_factory, small_dataset, plots_page) -> Path:
     return made_once(tmp_path_factory, "reproduced", reproduce)
 
 
+def real_data_project(destination: Path) -> Project:
+    """The project pointed at the real data, committed on a branch `main`, not yet run."""
+    project = copy_project(destination)
+    project.git("checkout", "-q", "-b", "main")
+    project.set_params(fetch={"mirrors": [str(REAL_DATA)]})  # never the network
+    project.commit("the project, on the real data")
+    return project
+
+
+class RealDataRun:
+    """The project on the real data after `make run`'s `dvc repro`, committed on a branch
+    `main`, made once per test run; with what `dvc status` said of the training stages before
+    the run, and what `git status --porcelain` said after it (before its commit)."""
+
+    def __init__(self, directory: Path):
+        self.project_root = directory / "project"
+        self.status_before = (directory / "status-before.txt").read_text()
+        self.porcelain_after = (directory / "porcelain-after.txt").read_text()
+
+
+# Names the suite's real-data run to `tests/docs_outputs.py --check`, which copies it rather
+# than making a run of its own.
+REAL_DATA_RUN = "FMNIST_REAL_DATA_RUN"
+
+
+@pytest.fixture(scope="session")
+def real_data_run(tmp_path_factory) -> RealDataRun:
+    assert REAL_DATA.is_dir(), (
+        f"{REAL_DATA} is missing: `make test` installs Debian's dataset-fashion-mnist; "
+        "run it that way"
+    )
+
+    def run(directory: Path) -> None:
+        project = real_data_project(directory / "project")
+        status = project.dvc("status", "train_scratch", "train_gluon").stdout
+        (directory / "status-before.txt").write_text(status)
+        project.dvc("repro")
+        porcelain = project.git("status", "--porcelain").stdout
+        (directory / "porcelain-after.txt").write_text(porcelain)
+        project.commit("defaults run")
+
+    return RealDataRun(made_once(tmp_path_factory, "real-data-run", run))
+
+
 def made_once(tmp_path_factory, name: str, make) -> Path:
     """basetemp/name, made by make(path) once per run. xdist workers each have a basetemp in
     the run's directory: there, the first to come makes it under a lock, in a temporary

@@ -12,14 +12,16 @@ comment holding the call, followed by what it wrote, up to `<!-- [[[end]]] -->`:
 (cog's own markers, `[[[cog` and `]]]`, occur in messages the docs quote.) `make docs`, which
 runs `python tests/docs_outputs.py -r`, rewrites every block; tests/test_docs.py runs it with
 `--check`, which fails when a doc holds anything else. The commands run in a copy of this
-project on the real data, made on first use in a temporary directory with the defaults run
-committed on a branch `main`, and in a clone of it after the README's tuned experiment. What
+project on the real data, with the defaults run committed on a branch `main` (the test
+suite's own run, copied, or one made on first use), and in a clone of it after the README's
+tuned experiment. What
 would vary from run to run is fixed (Python's hash seed), or written as a placeholder (an
 experiment's commit id, `xxxxxxx`).
 """
 
 import atexit
 import json
+import os
 import re
 import shlex
 import shutil
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from conftest import REAL_DATA, Project, copy_project
+from conftest import REAL_DATA_RUN, Project, copy_reproduced, real_data_project
 
 # The tables the cog blocks of docs/failure-modes.md name.
 from data_faults import PREPARED_FAULTS, RAW_FAULTS  # noqa: F401
@@ -99,16 +101,18 @@ WIDTHS = {
 
 @cache
 def project():
-    """The real-data project with its defaults run committed (slow: a whole `dvc repro`)."""
+    """The real-data project with its defaults run committed: a copy of the test suite's run
+    when REAL_DATA_RUN names it (the check in `make test`), else a whole `dvc repro` of its
+    own (`make docs`)."""
     directory = Path(tempfile.mkdtemp(prefix="fmnist-docs-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    copy = copy_project(directory / "fmnist")
+    if os.environ.get(REAL_DATA_RUN):
+        copy = copy_reproduced(Path(os.environ[REAL_DATA_RUN]), directory / "fmnist")
+    else:
+        copy = real_data_project(directory / "fmnist")
+        copy.dvc("repro")
+        copy.commit("defaults run")
     copy.env.update(FIXED)
-    copy.git("checkout", "-q", "-b", "main")
-    copy.set_params(fetch={"mirrors": [str(REAL_DATA)]})  # never the network
-    copy.commit("the project, on the real data")
-    copy.dvc("repro")
-    copy.commit("defaults run")
     return copy
 
 

@@ -8,7 +8,7 @@ tests/docs_outputs.py.)"""
 import pytest
 import yaml
 
-from conftest import PROJECT, REAL_DATA, copy_project
+from conftest import PROJECT, copy_reproduced
 from fmnist.guards.cpu import pinned
 from test_pipeline import PICTURES
 
@@ -76,21 +76,16 @@ def rerun_under(project, variables: dict, stages) -> str:
 @pytest.mark.expensive(
     "the real data through every stage, the computing stages under 4 shell settings"
 )
-def test_real_data_run_gives_the_committed_bytes_under_every_shell_setting(tmp_path):
-    assert REAL_DATA.is_dir(), (
-        f"{REAL_DATA} is missing: `make test` installs Debian's "
-        "dataset-fashion-mnist; run it that way"
-    )
-    project = copy_project(tmp_path / "project")
-    project.set_params(fetch={"mirrors": [str(REAL_DATA)]})  # never the network in tests
-    project.commit("real data")
+def test_real_data_run_gives_the_committed_bytes_under_every_shell_setting(real_data_run, tmp_path):
+    """The run is the session's (the docs' outputs are made from it too); the reruns under
+    each setting are this test's, in a copy."""
+    project = copy_reproduced(real_data_run.project_root, tmp_path / "project")
     # The committed dvc.lock records the params of the committed outputs; a params.yaml
-    # edited since then cannot reproduce them, and `dvc status` says so.
-    edited = "params.yaml" in project.dvc("status", "train_scratch", "train_gluon").stdout
-    project.dvc("repro")
+    # edited since then cannot reproduce them, and `dvc status` said so before the run.
+    edited = "params.yaml" in real_data_run.status_before
     if not edited:
         assert_outputs_match_committed_lock(project)
-        assert project.git("status", "--porcelain").stdout == "", "a run must leave git clean"
+        assert real_data_run.porcelain_after == "", "a run must leave git clean"
         for i, (name, variables) in enumerate(SHELL_SETTINGS.items()):
             # evaluate (onnxruntime on one thread, numpy) and render (numpy, matplotlib) use
             # no MXNet: once, under the first setting (numpy's ISA preset).
