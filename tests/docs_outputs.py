@@ -14,9 +14,8 @@ runs `python tests/docs_outputs.py -r`, rewrites every block; tests/test_docs.py
 `--check`, which fails when a doc holds anything else. The commands run in a copy of this
 project on the real data, with the defaults run committed on a branch `main` (the test
 suite's own run, copied, or one made on first use), and in a clone of it after the README's
-tuned experiment. What
-would vary from run to run is fixed (Python's hash seed), or written as a placeholder (an
-experiment's commit id, `xxxxxxx`).
+tuned experiment. What would vary from run to run is fixed (Python's hash seed), or written
+as a placeholder (an experiment's commit id, `xxxxxxx`).
 """
 
 import atexit
