@@ -138,8 +138,11 @@ def readme_tuned_command() -> list[str]:
     return shlex.split(commands.pop())
 
 
+@cache
 def output(command: str, at=None, where=".") -> str:
-    """What `command` prints (stdout, then stderr), run from `where` in the project."""
+    """What `command` prints (stdout, then stderr), run from `where` in the project. Run once
+    per project and place: the commands the docs show only read, so a second block showing
+    one (comparing-runs.md's widths) gets what the first run printed."""
     copy = at or project()
     result = subprocess.run(
         ["bash", "-c", command],

@@ -209,12 +209,14 @@ def test_a_host_whose_arrays_differ_under_the_same_manifest_stops_the_job(
     assert "Epoch" not in result.stdout
 
 
-def test_a_temporary_experiment_trains_on_a_host_that_has_only_the_repository(hosts, small_project):
+def test_a_temporary_experiment_trains_on_a_host_that_has_only_the_repository(
+    hosts, reproduced_project
+):
     """`dvc exp run --temp` runs the stage in .dvc/tmp/exps/..., which w1 cannot see here (an
-    empty file system over it): its worker runs in the repository itself (DVC_ROOT), with
-    the experiment's params from the launcher, not w1's params.yaml (lr 0.1, not 0.2)."""
-    project = small_project
-    project.dvc("repro", "preprocess")  # w1's own data/prepared
+    empty file system over it): its worker runs in the repository itself (DVC_ROOT), on its
+    own data/prepared, with the experiment's params from the launcher, not w1's params.yaml
+    (lr 0.1, not 0.2)."""
+    project = reproduced_project
     project.set_params(
         gluon={
             "kvstore": "dist_sync",
@@ -242,14 +244,13 @@ def tree_digests(root, names) -> dict:
     }
 
 
-def test_dvc_remote_over_ssh_round_trip(hosts, small_project, tmp_path):
+def test_dvc_remote_over_ssh_round_trip(hosts, reproduced_project, tmp_path):
     """The remote is a directory on w1's own disk (a tmpfs only w1 sees), reached by DVC's
     ssh remote with its own settings in .dvc/config.local, and nothing from ~/.ssh."""
-    project, root, host = small_project, small_project.root, hosts[0]
+    project, root, host = reproduced_project, reproduced_project.root, hosts[0]
     (tmp_path / "home").mkdir()
     project.env.update(HOME=str(tmp_path / "home"))
     project.env.pop("SSH_AUTH_SOCK", None)
-    project.dvc("repro", "preprocess")
     outputs = ("data/raw", "data/prepared")
     before = tree_digests(root, outputs)
     disk = tmp_path / "w1-disk"

@@ -99,11 +99,11 @@ def test_show_change_lr_rerun_and_diff(reproduced_project):
     assert "metrics/train_loss.json" in table and "scratch" in table
 
 
-@pytest.mark.expensive("a pipeline run, then a real `dvc exp run` of it")
-def test_experiment_run_is_listed_with_its_params_and_metrics(small_project):
-    project = small_project
+def test_experiment_run_is_listed_with_its_params_and_metrics(reproduced_project):
+    project = reproduced_project
+    project.commit("run")
     output = project.dvc("exp", "run", "-n", "lr-0.3", "-S", "train.lr=0.3").stdout
-    assert ran_stages(output) == list(STAGES)
+    assert ran_stages(output) == list(RETRAINED)
     shown = project.dvc("exp", "show", "--csv").stdout
     rows = list(csv.DictReader(io.StringIO(shown)))
     experiment = [row for row in rows if row["Experiment"] == "lr-0.3"]
