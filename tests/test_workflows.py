@@ -99,6 +99,7 @@ def test_show_change_lr_rerun_and_diff(reproduced_project):
     assert "metrics/train_loss.json" in table and "scratch" in table
 
 
+@pytest.mark.expensive("a real `dvc exp run` of the training stages, then `dvc exp show`")
 def test_experiment_run_is_listed_with_its_params_and_metrics(reproduced_project):
     project = reproduced_project
     project.commit("run")
