@@ -17,6 +17,13 @@ STAGES = (
     "render",
     "render_samples",
 )
+
+
+def ran_stages(repro_output: str) -> list:
+    """The stages a `dvc repro` or `dvc exp run` output says it ran, in pipeline order."""
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in repro_output]
+
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PICTURES = (
     "samples.png",

@@ -10,14 +10,10 @@ import pytest
 import yaml
 
 from fmnist.results import HEADLINE
-from test_pipeline import STAGES
+from test_pipeline import ran_stages
 
 RETRAINED = ("train_scratch", "train_gluon", "evaluate", "render")
 PER_CLASS = "metrics/per_class_accuracy.json"
-
-
-def ran_stages(repro_output: str) -> list:
-    return [stage for stage in STAGES if f"Running stage '{stage}'" in repro_output]
 
 
 def declared_metric_files(project) -> set:
